@@ -1,0 +1,5 @@
+import sys
+
+from b2bua.cli import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""Composition root: settings -> logging -> store -> engine -> call control -> HTTP; two-stage shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from b2bua import __version__
+from b2bua.calls import bridge as br
+
+from b2bua.calls.routing import Router
+from b2bua.callcontrol import ActiveCall, AdmissionGate, CallControl
+from b2bua.ops import logging as blog
+from b2bua.ops.metrics import Metrics
+from b2bua.ops.settings import Settings
+from b2bua.store.sqlite import Store
+
+# pjsip log levels -> structlog methods
+# legs kept back from PJSUA_MAX_CALLS for announcements, test calls and races between count and create
+LEG_MARGIN = 4
+
+_PJ_LEVEL = {0: "error", 1: "error", 2: "warning", 3: "info", 4: "debug", 5: "debug", 6: "debug"}
+
+
+def bridged_call_ceiling(max_calls: int, configured: int) -> int:
+    """The configured ceiling, never above what the build allows (two legs per call, a few kept back)."""
+    build_cap = max(0, (max_calls - LEG_MARGIN) // 2)
+    return build_cap if configured <= 0 else min(configured, build_cap)
+
+
+def admin_token(settings: Settings, var_dir: Path) -> str:
+    """The configured token, or one generated once and kept (0600) beside the database."""
+    if settings.http.admin_token:
+        return settings.http.admin_token
+    path = var_dir / "admin-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
+async def serve(settings: Settings, config_path: str) -> int:
+    from b2bua.sip.engine import EngineConfig, SipEngine  # the only pjsua2 import, kept lazy for the CLI
+
+    log = blog.get("b2bua")
+    pjlog = blog.get("pjsip")
+    loop = asyncio.get_running_loop()
+    metrics = Metrics()
+    store = Store(settings.store.path)
+    token = admin_token(settings, settings.store.path.parent)
+    router = Router(settings.trunks, settings.routes)
+    gate = AdmissionGate(0)  # opened once the build's limits are known
+
+    def on_finished(call: ActiveCall, fin: br.Finished) -> None:
+        store.add_cdr({
+            "id": call.id, "sip_call_id": call.invite.sip_call_id, "caller": call.invite.from_user,
+            "called": call.invite.called, "trunk_in": call.trunk_in, "trunk_out": call.trunk_out,
+            "outcome": fin.outcome, "final_code": fin.code, "started_at": call.created,
+            "duration_s": (fin.ended_at - fin.answered_at) if fin.answered_at is not None else 0.0,
+        })
+
+    sip = settings.sip
+    calls = CallControl(
+        router, gate, metrics, our_host=sip.public_host or sip.listen_ip,
+        no_answer_timeout_s=sip.no_answer_timeout_s, retry_after_s=sip.retry_after_s, on_finished=on_finished,
+    )
+
+    def pj_log(level: int, msg: str) -> None:
+        getattr(pjlog, _PJ_LEVEL.get(level, "debug"))(msg)
+
+    engine = SipEngine(
+        EngineConfig(
+            listen_ip=sip.listen_ip, listen_port=sip.listen_port, public_host=sip.public_host,
+            rtp_port_start=sip.rtp_port_start, rtp_port_count=sip.rtp_port_count, codecs=tuple(sip.codecs),
+            user_agent=f"{sip.user_agent}/{__version__}", poll_ms=sip.poll_ms, log_level=sip.pjsip_log_level,
+            media_threads=sip.media_threads,
+        ),
+        screen=calls.screen,
+        emit=lambda ev: loop.call_soon_threadsafe(calls.on_event, ev),
+        log=pj_log,
+    )
+    calls.engine = engine
+    try:
+        limits = await asyncio.to_thread(engine.start)
+    except Exception as e:
+        log.error("SIP engine failed to start", error=str(e), listen=f"{sip.listen_ip}:{sip.listen_port}")
+        store.close()
+        return 1
+    gate.ceiling = bridged_call_ceiling(limits.max_calls, sip.max_bridged_calls)
+    for name, value in (("max_calls", limits.max_calls), ("max_conf_ports", limits.max_conf_ports),
+                        ("max_accounts", limits.max_accounts), ("ioqueue_max_handles", limits.ioqueue_max_handles),
+                        ("max_bridged_calls", gate.ceiling)):
+        metrics.limit.labels(name).set(value)
+    metrics.info.info({"version": __version__, "pjsip": limits.pjsip_version, "build": limits.build})
+    metrics.bind_engine(
+        legs=lambda: float(engine.leg_count),
+        lag=lambda: max(0.0, time.monotonic() - engine.last_turn),
+        up=lambda: 1.0 if engine.alive and time.monotonic() - engine.last_turn < 2.0 else 0.0,
+    )
+    if limits.max_calls <= 4:
+        log.warning("pjsua2 build is capped at 4 calls (PyPI wheel?): only 2 bridged calls possible",
+                    build=limits.build)
+    log.info("pjsua2 limits", max_calls=limits.max_calls, max_conf_ports=limits.max_conf_ports,
+             max_accounts=limits.max_accounts, ioqueue_max_handles=limits.ioqueue_max_handles,
+             pjsip=limits.pjsip_version, build=limits.build, max_bridged_calls=gate.ceiling)
+
+    from b2bua.api.http import create_app
+
+    def engine_health() -> dict[str, Any]:
+        lag = time.monotonic() - engine.last_turn
+        return {"up": engine.alive and lag < 2.0, "loop_lag_s": round(lag, 4), "legs": engine.leg_count,
+                "turns": engine.turns}
+
+    app = create_app(admin_token=token, calls=calls, gate=gate, metrics=metrics, limits=limits, store=store,
+                     engine_health=engine_health)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=settings.http.listen_ip, port=settings.http.port, log_level="warning", access_log=False,
+        lifespan="off",
+    ))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    http_task = asyncio.create_task(server.serve())
+    log.info("b2bua started", config=config_path, sip=f"{sip.listen_ip}:{sip.listen_port}",
+             http=f"{settings.http.listen_ip}:{settings.http.port}", store=str(settings.store.path),
+             node=settings.node.name)
+
+    stop_wait = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({http_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    rc = 0
+    if http_task in done and not stop.is_set():
+        log.error("HTTP server stopped unexpectedly", error=repr(http_task.exception()))
+        rc = 1
+
+    # stage 1: refuse new calls, let running ones finish for a moment; stage 2: end the rest
+    gate.closed = True
+    log.info("shutting down", active_calls=len(calls.calls))
+    if not await calls.wait_idle(2.0):
+        calls.terminate_all("service shutting down")
+        await calls.wait_idle(5.0)
+    server.should_exit = True
+    stop_wait.cancel()
+    await asyncio.gather(http_task, return_exceptions=True)
+    await asyncio.to_thread(engine.stop)
+    store.close()
+    log.info("b2bua stopped", rc=rc)
+    return rc

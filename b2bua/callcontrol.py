@@ -1,0 +1,307 @@
+"""Runs bridged calls: screens INVITEs (SIP thread), feeds engine events to the sans-I/O call machines and
+applies their actions through the engine (asyncio thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from b2bua.calls import bridge as br
+from b2bua.calls.routing import Router
+from b2bua.ops import logging as blog
+from b2bua.ops.metrics import Metrics
+from b2bua.sip import message
+from b2bua.sip.types import (
+    Admit,
+    EngineEvent,
+    EngineFault,
+    Headers,
+    InboundInvite,
+    IncomingCall,
+    InviteRejected,
+    LegAnswered,
+    LegDtmf,
+    LegEnded,
+    LegMedia,
+    LegProgress,
+    Reject,
+    ScreenResult,
+)
+
+# headers from a trusted trunk that carry the caller's identity onward
+_PASSED_HEADERS = ("P-Asserted-Identity", "Privacy")
+
+
+class Engine(Protocol):
+    def new_leg_id(self) -> str: ...
+    def make_call(self, leg_id: str, uri: str, from_uri: str, headers: Headers = ...,
+                  peer: str | None = ...) -> concurrent.futures.Future[None]: ...
+    def respond(self, leg_id: str, code: int, headers: Headers = ...) -> concurrent.futures.Future[None]: ...
+    def hangup(self, leg_id: str, headers: Headers = ...) -> concurrent.futures.Future[None]: ...
+    def link(self, a: str, b: str) -> concurrent.futures.Future[None]: ...
+    def set_hold(self, leg_id: str, held: bool) -> concurrent.futures.Future[None]: ...
+    def send_dtmf(self, leg_id: str, digits: str, duration_ms: int = ...) -> concurrent.futures.Future[None]: ...
+
+
+class AdmissionGate:
+    """Counts admitted calls across threads: the SIP thread admits, the asyncio thread releases."""
+
+    def __init__(self, ceiling: int) -> None:
+        self.ceiling = ceiling
+        self._n = 0
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def try_admit(self) -> bool:
+        with self._lock:
+            if self.closed or self._n >= self.ceiling:
+                return False
+            self._n += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._n = max(0, self._n - 1)
+
+    @property
+    def admitted(self) -> int:
+        return self._n
+
+
+@dataclass
+class ActiveCall:
+    id: str
+    invite: InboundInvite
+    trunk_in: str
+    trunk_out: str
+    legs: dict[str, str]  # role -> leg id
+    machine: br.BridgeCall
+    created: float  # wall clock, for the API
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    b_answered_at: float | None = None
+    log: Any = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.machine.state.value,
+            "caller": self.invite.from_user,
+            "called": self.invite.called,
+            "trunk_in": self.trunk_in,
+            "trunk_out": self.trunk_out,
+            "legs": dict(self.legs),
+            "sip_call_id": self.invite.sip_call_id,
+            "started": self.created,
+            "answered": self.machine.answered_at is not None,
+        }
+
+
+class CallControl:
+    def __init__(
+        self,
+        router: Router,
+        gate: AdmissionGate,
+        metrics: Metrics,
+        *,
+        our_host: str,
+        no_answer_timeout_s: float,
+        retry_after_s: int,
+        on_finished: Callable[[ActiveCall, br.Finished], None] | None = None,
+    ) -> None:
+        self.router = router
+        self.gate = gate
+        self.metrics = metrics
+        self.our_host = our_host
+        self.no_answer_timeout_s = no_answer_timeout_s
+        self.retry_after_s = retry_after_s
+        self.on_finished = on_finished
+        self.engine: Engine | None = None
+        self.calls: dict[str, ActiveCall] = {}
+        self._by_leg: dict[str, tuple[ActiveCall, br.Role]] = {}
+        self._early: set[str] = set()
+        self._log = blog.get("calls")
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------------ SIP thread: screening
+    def screen(self, inv: InboundInvite) -> ScreenResult:
+        """Runs in the SIP thread for every new INVITE, so that refusals cost no thread hop."""
+        trunk = self.router.trunk_for_source(inv.src_ip)
+        if trunk is None:
+            return Reject(403, "untrusted-source")
+        route = self.router.route(inv.called, trunk)
+        if route is None:
+            return Reject(404, "no-route")
+        if not self.gate.try_admit():
+            return Reject(503, "over-capacity", (("Retry-After", str(self.retry_after_s)),))
+        return Admit(trunk, route.uri, route.trunk)
+
+    # ------------------------------------------------------------------------ asyncio: events
+    def on_event(self, ev: EngineEvent) -> None:
+        try:
+            self._dispatch(ev)
+        except Exception:
+            self._log.exception("event handling failed", event=repr(ev))
+
+    def _dispatch(self, ev: EngineEvent) -> None:
+        now = time.monotonic()
+        match ev:
+            case IncomingCall():
+                self._incoming(ev, now)
+            case InviteRejected():
+                self.metrics.rejected.labels(str(ev.code), ev.reason).inc()
+                self._log.info("invite rejected", code=ev.code, reason=ev.reason, src=ev.invite.src_ip,
+                               called=ev.invite.called, sip_call_id=ev.invite.sip_call_id)
+            case LegProgress():
+                self._feed(ev.leg_id, lambda r: br.Progress(r, ev.code, ev.leg_id in self._early), now)
+            case LegMedia():
+                self._media(ev, now)
+            case LegAnswered():
+                self._feed(ev.leg_id, lambda r: br.Answered(r), now)
+            case LegEnded():
+                self._early.discard(ev.leg_id)
+                self._feed(ev.leg_id, lambda r: br.Ended(r, ev.code, ev.reason), now)
+            case LegDtmf():
+                self._feed(ev.leg_id, lambda r: br.Dtmf(r, ev.digit, ev.duration_ms), now)
+            case EngineFault():
+                self.metrics.engine_faults.labels(ev.where).inc()
+                self._log.error("engine fault", where=ev.where, error=ev.message)
+
+    def _incoming(self, ev: IncomingCall, now: float) -> None:
+        inv = ev.invite
+        admit = ev.admit
+        call_id = uuid.uuid4().hex[:16]
+        assert self.engine is not None
+        b_leg = self.engine.new_leg_id()
+        display = inv.from_display.replace('"', "")
+        user = inv.from_user or "anonymous"
+        from_uri = f'"{display}" <sip:{user}@{self.our_host}>' if display else f"<sip:{user}@{self.our_host}>"
+        headers = tuple((n, v) for n in _PASSED_HEADERS if (v := message.header(inv.headers, n)) is not None)
+        machine = br.BridgeCall(admit.target_uri, from_uri, self.no_answer_timeout_s, headers)
+        call = ActiveCall(call_id, inv, admit.trunk, admit.target_trunk, {"a": inv.leg_id, "b": b_leg}, machine,
+                          time.time())
+        call.log = self._log.bind(call_id=call_id, sip_call_id=inv.sip_call_id, a_leg=inv.leg_id, b_leg=b_leg)
+        self.calls[call_id] = call
+        self._by_leg[inv.leg_id] = (call, "a")
+        self._by_leg[b_leg] = (call, "b")
+        self._idle.clear()
+        self.metrics.active_calls.set(len(self.calls))
+        call.log.info("call in", caller=inv.from_user, called=inv.called, trunk=admit.trunk, src=inv.src_ip,
+                      target=admit.target_uri)
+        self._apply(call, machine.start(now), now)
+
+    def _media(self, ev: LegMedia, now: float) -> None:
+        entry = self._by_leg.get(ev.leg_id)
+        if entry is None:
+            return
+        call, role = entry
+        if role == "b" and ev.early and ev.active:
+            self._early.add(ev.leg_id)
+            self._feed(ev.leg_id, lambda r: br.Progress(r, 183, True), now)
+        elif ev.active:
+            self._feed(ev.leg_id, lambda r: br.HoldChanged(r, ev.remote_hold), now)
+
+    def _feed(self, leg_id: str, make: Callable[[br.Role], br.Event], now: float) -> None:
+        entry = self._by_leg.get(leg_id)
+        if entry is None:
+            return
+        call, role = entry
+        self._apply(call, call.machine.handle(make(role), now), now)
+
+    def terminate(self, call_id: str, cause: str = "terminated by operator") -> bool:
+        call = self.calls.get(call_id)
+        if call is None:
+            return False
+        now = time.monotonic()
+        self._apply(call, call.machine.handle(br.Terminate(cause), now), now)
+        return True
+
+    def terminate_all(self, cause: str) -> None:
+        for cid in list(self.calls):
+            self.terminate(cid, cause)
+
+    async def wait_idle(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    # ------------------------------------------------------------------------ actions
+    def _apply(self, call: ActiveCall, actions: list[br.Action], now: float) -> None:
+        eng = self.engine
+        assert eng is not None
+        a, b = call.legs["a"], call.legs["b"]
+        for act in actions:
+            match act:
+                case br.PlaceCall():
+                    fut = eng.make_call(b, act.uri, act.from_uri, act.headers)
+                    received = call.invite.received_at
+                    fut.add_done_callback(
+                        lambda f, r=received: self.metrics.setup_forward.observe(time.monotonic() - r)
+                        if f.exception() is None else None
+                    )
+                case br.Link():
+                    self._watch(call, eng.link(a, b), "link")
+                case br.Respond():
+                    self._watch(call, eng.respond(call.legs[act.role], act.code, act.headers), "respond")
+                case br.Answer():
+                    self._watch(call, eng.respond(call.legs[act.role], 200), "answer")
+                    self.metrics.answer_relay.observe(time.monotonic() - now)
+                case br.Hangup():
+                    self._watch(call, eng.hangup(call.legs[act.role]), "hangup")
+                case br.SetHold():
+                    self._watch(call, eng.set_hold(call.legs[act.role], act.held), "hold")
+                    call.log.info("hold" if act.held else "unhold", toward=act.role)
+                case br.SendDtmf():
+                    self._watch(call, eng.send_dtmf(call.legs[act.role], act.digit, act.duration_ms), "dtmf")
+                case br.StartTimer():
+                    loop = asyncio.get_running_loop()
+                    call.timers[act.name] = loop.call_later(act.delay_s, self._timer, call, act.name)
+                case br.CancelTimer():
+                    h = call.timers.pop(act.name, None)
+                    if h is not None:
+                        h.cancel()
+                case br.Finished():
+                    self._finished(call, act)
+
+    def _timer(self, call: ActiveCall, name: str) -> None:
+        call.timers.pop(name, None)
+        if call.id in self.calls:
+            now = time.monotonic()
+            self._apply(call, call.machine.handle(br.TimerFired(name), now), now)
+
+    def _watch(self, call: ActiveCall, fut: concurrent.futures.Future[None], what: str) -> None:
+        def done(f: concurrent.futures.Future[None]) -> None:
+            e = f.exception()
+            if e is not None:
+                call.log.warning("engine command failed", command=what, error=repr(e))
+
+        fut.add_done_callback(done)
+
+    def _finished(self, call: ActiveCall, fin: br.Finished) -> None:
+        for h in call.timers.values():
+            h.cancel()
+        call.timers.clear()
+        self.calls.pop(call.id, None)
+        for leg in call.legs.values():
+            self._by_leg.pop(leg, None)
+            self._early.discard(leg)
+        self.gate.release()
+        self.metrics.calls.labels(fin.outcome).inc()
+        self.metrics.active_calls.set(len(self.calls))
+        duration = fin.ended_at - fin.answered_at if fin.answered_at is not None else 0.0
+        call.log.info("call end", outcome=fin.outcome, code=fin.code, duration_s=round(duration, 3))
+        if self.on_finished is not None:
+            try:
+                self.on_finished(call, fin)
+            except Exception:
+                call.log.exception("recording the finished call failed")
+        if not self.calls:
+            self._idle.set()

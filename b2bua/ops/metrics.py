@@ -1,0 +1,42 @@
+"""The Prometheus metrics catalogue: every metric the B2BUA exports is declared here, on one registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+_SETUP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.info = Info("b2bua", "version and pjsua2 build", registry=r)
+        self.calls = Counter("b2bua_calls", "finished bridged calls by outcome", ["outcome"], registry=r)
+        self.rejected = Counter(
+            "b2bua_invites_rejected", "INVITEs refused before a call was created", ["code", "reason"],
+            registry=r,
+        )
+        self.active_calls = Gauge("b2bua_active_calls", "bridged calls in progress", registry=r)
+        self.active_legs = Gauge("b2bua_active_legs", "SIP dialogs held by the engine", registry=r)
+        self.setup_forward = Histogram(
+            "b2bua_call_setup_forward_seconds", "inbound INVITE received -> outbound INVITE sent",
+            buckets=_SETUP_BUCKETS, registry=r,
+        )
+        self.answer_relay = Histogram(
+            "b2bua_call_answer_relay_seconds", "B leg answered -> 200 OK sent on A",
+            buckets=_SETUP_BUCKETS, registry=r,
+        )
+        self.limit = Gauge("b2bua_limit", "limits of the loaded pjsua2 build and admission", ["limit"],
+                           registry=r)
+        self.engine_up = Gauge("b2bua_engine_up", "1 while the SIP thread is turning", registry=r)
+        self.engine_lag = Gauge("b2bua_engine_loop_lag_seconds", "time since the SIP thread's last turn",
+                                registry=r)
+        self.engine_faults = Counter("b2bua_engine_faults", "errors raised inside pjsua2 callbacks", ["where"],
+                                     registry=r)
+
+    def bind_engine(self, legs: Callable[[], float], lag: Callable[[], float], up: Callable[[], float]) -> None:
+        self.active_legs.set_function(legs)
+        self.engine_lag.set_function(lag)
+        self.engine_up.set_function(up)

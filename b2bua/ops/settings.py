@@ -1,0 +1,191 @@
+"""One typed settings model: TOML file, then environment overrides (``B2BUA_SIP__LISTEN_PORT=5070``).
+
+Bad config must stop start-up with the file, the key and the reason, so every load error is turned into a
+:class:`ConfigError` that carries all three.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+BUNDLED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "b2bua.toml"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the operator: ``file: key: reason``."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        self.source, self.key, self.reason = source, key, reason
+        super().__init__(f"{source}: {key}: {reason}" if key else f"{source}: {reason}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSettings(_Section):
+    name: str = "b2bua-1"
+
+
+class SipSettings(_Section):
+    listen_ip: str = "127.0.0.1"
+    listen_port: Port = 5060
+    public_host: str = Field("", description="host in Contact/Via; defaults to listen_ip")
+    rtp_port_start: Port = 20000
+    rtp_port_count: int = Field(0, ge=0, description="0: no upper bound (pjsua allocates upwards)")
+    codecs: list[str] = Field(default_factory=lambda: ["PCMU/8000", "PCMA/8000"], min_length=1)
+    user_agent: str = "b2bua"
+    no_answer_timeout_s: float = Field(60.0, gt=0, le=3600)
+    max_bridged_calls: int = Field(0, ge=0, description="0: derive from the pjsua2 build's PJSUA_MAX_CALLS")
+    retry_after_s: int = Field(5, ge=1, le=3600)
+    poll_ms: int = Field(1, ge=0, le=100, description="SIP thread's wait for network events per turn")
+    pjsip_log_level: int = Field(1, ge=0, le=6)
+    media_threads: int = Field(1, ge=1, le=16)
+
+    @field_validator("listen_ip")
+    @classmethod
+    def _ip(cls, v: str) -> str:
+        ipaddress.ip_address(v)
+        return v
+
+
+class HttpSettings(_Section):
+    listen_ip: str = "127.0.0.1"
+    port: Port = 8080
+    admin_token: str = Field("", description="bearer token for the management API; empty: generated at start")
+
+    @field_validator("listen_ip")
+    @classmethod
+    def _ip(cls, v: str) -> str:
+        ipaddress.ip_address(v)
+        return v
+
+
+class StoreSettings(_Section):
+    path: Path = Path("var/b2bua.sqlite")
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    json_output: bool = Field(True, alias="json")
+
+
+class TrunkSettings(_Section):
+    """A carrier trunk: who may send us calls (ACL), and where calls routed to it go."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    inbound_acl: list[str] = Field(default_factory=list, description="CIDRs allowed to send INVITEs")
+    host: str = ""
+    port: Port = 5060
+    transport: Literal["udp"] = "udp"
+
+    @field_validator("inbound_acl")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for net in v:
+            ipaddress.ip_network(net, strict=False)
+        return v
+
+
+class RouteSettings(_Section):
+    """Called number (Request-URI user part) → trunk. First match wins; ``pattern`` is a regex."""
+
+    pattern: str = Field(".*", description="regex matched against the whole called number")
+    trunk: str
+    strip: int = Field(0, ge=0)
+    prepend: str = ""
+    from_trunks: list[str] = Field(default_factory=list, description="only for calls from these trunks")
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {e}") from e
+        return v
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="B2BUA_", env_nested_delimiter="__", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    node: NodeSettings = NodeSettings()
+    sip: SipSettings = SipSettings()  # type: ignore[call-arg]
+    http: HttpSettings = HttpSettings()  # type: ignore[call-arg]
+    store: StoreSettings = StoreSettings()
+    logging: LoggingSettings = LoggingSettings()  # type: ignore[call-arg]
+    trunks: list[TrunkSettings] = Field(default_factory=list)
+    routes: list[RouteSettings] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the file's content arrives as init kwargs; the environment overrides it
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        names = [t.name for t in self.trunks]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"trunks[{i}].name: duplicate trunk name {name!r}")
+        for i, r in enumerate(self.routes):
+            if r.trunk not in names:
+                raise ValueError(f"routes[{i}].trunk: no trunk named {r.trunk!r}")
+            if not next(t for t in self.trunks if t.name == r.trunk).host:
+                raise ValueError(f"routes[{i}].trunk: trunk {r.trunk!r} has no host to send calls to")
+            for f in r.from_trunks:
+                if f not in names:
+                    raise ValueError(f"routes[{i}].from_trunks: no trunk named {f!r}")
+        return self
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Load the TOML file (the bundled one by default) and the environment; raise ConfigError on any fault."""
+    file = Path(path) if path is not None else BUNDLED_CONFIG
+    source = str(file)
+    try:
+        data: dict[str, Any] = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, "", "file not found") from None
+    except OSError as e:
+        raise ConfigError(source, "", f"cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(source, "", f"not valid TOML: {e}") from None
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        key = _key(tuple(err["loc"]))
+        # cross-field errors name their own key ("routes[0].trunk: ...")
+        m = re.match(r"^([\w\[\]\.]+): (.*)$", msg)
+        if not key and m:
+            key, msg = m.group(1), m.group(2)
+        if len(e.errors()) > 1:
+            msg += f" (and {len(e.errors()) - 1} more problem(s))"
+        raise ConfigError(f"{source} (or B2BUA_* environment)", key or "(top level)", msg) from None

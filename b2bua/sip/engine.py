@@ -1,0 +1,505 @@
+"""The SIP engine: one thread that owns every pjsua2 object.
+
+Rules (shared/README §2): the thread creates the Endpoint and makes every pjsua2 call; it runs
+``libHandleEvents`` then drains a command queue. asyncio talks to it only through the typed methods below,
+which return ``concurrent.futures.Future``; events leave as frozen dataclasses through
+``loop.call_soon_threadsafe``. Call wrappers are dropped on the turn after DISCONNECTED, never inside a
+callback, and all of them before ``libDestroy``. Callback bodies are wrapped: pjsua2 would swallow errors.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pjsua2 as pj
+
+from b2bua.sip import message
+from b2bua.sip.types import (
+    Admit,
+    BuildLimits,
+    EngineEvent,
+    EngineFault,
+    Headers,
+    InboundInvite,
+    IncomingCall,
+    InviteRejected,
+    LegAnswered,
+    LegDtmf,
+    LegEnded,
+    LegMedia,
+    LegProgress,
+    Reject,
+    ScreenResult,
+)
+
+T = TypeVar("T")
+
+# PyPI wheels (no marker of ours) are compiled with these; see shared/README §1
+_PYPI_ACC, _PYPI_HANDLES = 8, 64
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    listen_ip: str
+    listen_port: int
+    public_host: str
+    rtp_port_start: int
+    rtp_port_count: int
+    codecs: tuple[str, ...]
+    user_agent: str
+    poll_ms: int
+    log_level: int
+    media_threads: int
+
+
+def read_build_limits() -> BuildLimits:
+    """Limits of the pjsua2 module actually importable, without starting an endpoint.
+
+    ``maxCalls``/``maxMediaPorts`` default to the compiled PJSUA_MAX_CALLS/PJSUA_MAX_CONF_PORTS, so they are
+    read from the library itself; the rest comes from the marker our build script writes into the module.
+    """
+    cfg = pj.EpConfig()
+    marker: dict[str, int] = getattr(pj, "__b2bua_limits__", {})
+    build = getattr(pj, "__b2bua_build__", "pypi-wheel")
+    return BuildLimits(
+        max_calls=int(cfg.uaConfig.maxCalls),
+        max_conf_ports=int(cfg.medConfig.maxMediaPorts),
+        max_accounts=int(marker.get("PJSUA_MAX_ACC", _PYPI_ACC)),
+        ioqueue_max_handles=int(marker.get("PJ_IOQUEUE_MAX_HANDLES", _PYPI_HANDLES)),
+        pjsip_version=_pj_version(),
+        build=str(build),
+    )
+
+
+def _pj_version() -> str:
+    try:
+        return str(pj.Endpoint.instance().libVersion().full)
+    except Exception:
+        return "unknown"
+
+
+class _LogWriter(pj.LogWriter):  # type: ignore[misc]
+    def __init__(self, sink: Callable[[int, str], None]) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def write(self, entry: Any) -> None:
+        try:
+            self._sink(int(entry.level), str(entry.msg).rstrip())
+        except Exception:  # logging must never take the engine down
+            pass
+
+
+class _Leg(pj.Call):  # type: ignore[misc]
+    """One SIP dialog. Only the SIP thread touches it."""
+
+    def __init__(self, eng: SipEngine, acc: pj.Account, leg_id: str, call_id: int = pj.PJSUA_INVALID_ID):
+        super().__init__(acc, call_id)
+        self.eng = eng
+        self.leg_id = leg_id
+        self.outbound = call_id == pj.PJSUA_INVALID_ID
+        self.peer: str | None = None
+        self.audio: pj.AudioMedia | None = None
+        self.silent = False  # rejected at screening: the app never heard of it
+        self.ended = False
+        self.media_seen: tuple[bool, bool] | None = None
+
+    def onCallState(self, prm: Any) -> None:
+        self.eng._guard("onCallState", self.eng._on_state, self)
+
+    def onCallMediaState(self, prm: Any) -> None:
+        self.eng._guard("onCallMediaState", self.eng._on_media, self)
+
+    def onDtmfDigit(self, prm: Any) -> None:
+        self.eng._guard("onDtmfDigit", self.eng._on_dtmf, self, str(prm.digit), int(prm.duration))
+
+
+class _Account(pj.Account):  # type: ignore[misc]
+    def __init__(self, eng: SipEngine) -> None:
+        super().__init__()
+        self.eng = eng
+
+    def onIncomingCall(self, prm: Any) -> None:
+        self.eng._guard("onIncomingCall", self.eng._on_incoming, self, prm)
+
+
+class SipEngine:
+    """Owns the pjsua2 Endpoint in its own thread. Methods are safe to call from any thread."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        screen: Callable[[InboundInvite], ScreenResult],
+        emit: Callable[[EngineEvent], None],
+        log: Callable[[int, str], None],
+    ) -> None:
+        self._cfg = config
+        self._screen = screen
+        self._emit = emit
+        self._log = log
+        self._commands: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = (
+            queue.SimpleQueue()
+        )
+        self._thread = threading.Thread(target=self._run, name="sip-engine", daemon=True)
+        self._ready: concurrent.futures.Future[BuildLimits] = concurrent.futures.Future()
+        self._stopping = threading.Event()
+        self._ids = itertools.count(1)
+        self._legs: dict[str, _Leg] = {}
+        self._reap: list[str] = []
+        self.last_turn = time.monotonic()
+        self.turns = 0
+        self.leg_count = 0  # read from other threads: a plain int is atomic enough for a gauge
+
+    # ---------------------------------------------------------------------------------- lifecycle
+    def start(self, timeout: float = 15.0) -> BuildLimits:
+        self._thread.start()
+        return self._ready.result(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopping.is_set()
+
+    def new_leg_id(self) -> str:
+        return f"L{next(self._ids)}"
+
+    # ---------------------------------------------------------------------------------- commands
+    def submit(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        if not self._thread.is_alive():
+            fut.set_exception(RuntimeError("SIP engine is not running"))
+            return fut
+        self._commands.put((fn, fut))
+        return fut
+
+    def make_call(
+        self, leg_id: str, uri: str, from_uri: str, headers: Headers = (), peer: str | None = None
+    ) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._make_call(leg_id, uri, from_uri, headers, peer))
+
+    def respond(self, leg_id: str, code: int, headers: Headers = ()) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._respond(leg_id, code, headers))
+
+    def hangup(self, leg_id: str, headers: Headers = ()) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._hangup(leg_id, headers))
+
+    def link(self, a: str, b: str) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._link(a, b))
+
+    def set_hold(self, leg_id: str, held: bool) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._set_hold(leg_id, held))
+
+    def send_dtmf(self, leg_id: str, digits: str, duration_ms: int = 160) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._send_dtmf(leg_id, digits, duration_ms))
+
+    def leg_ids(self) -> concurrent.futures.Future[list[str]]:
+        return self.submit(lambda: [k for k, v in self._legs.items() if not v.ended])
+
+    # ---------------------------------------------------------------------------------- the thread
+    def _run(self) -> None:
+        try:
+            ep = self._init()
+        except BaseException as e:
+            self._ready.set_exception(e)
+            return
+        self._ready.set_result(read_build_limits())
+        poll = self._cfg.poll_ms
+        try:
+            while not self._stopping.is_set():
+                ep.libHandleEvents(poll)
+                self._drain()
+                self._do_reap()
+                self.turns += 1
+                self.last_turn = time.monotonic()
+            self._shutdown(ep)
+        except BaseException as e:  # the engine dying must be visible
+            self._log(1, f"SIP engine thread died: {e!r}")
+            self._emit(EngineFault("engine-thread", repr(e)))
+            raise
+
+    def _init(self) -> pj.Endpoint:
+        c = self._cfg
+        ep = pj.Endpoint()
+        ep.libCreate()
+        self._ep = ep
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = cfg.uaConfig.maxCalls  # the compiled maximum
+        cfg.uaConfig.userAgent = c.user_agent
+        cfg.logConfig.level = c.log_level
+        cfg.logConfig.consoleLevel = 0
+        self._writer = _LogWriter(self._log)
+        cfg.logConfig.writer = self._writer
+        cfg.logConfig.decor = 0
+        cfg.medConfig.threadCnt = c.media_threads
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.clockRate = 8000
+        cfg.medConfig.sndClockRate = 8000
+        cfg.medConfig.channelCount = 1
+        ep.libInit(cfg)
+
+        tcfg = pj.TransportConfig()
+        tcfg.port = c.listen_port
+        tcfg.boundAddress = c.listen_ip
+        if c.public_host:
+            tcfg.publicAddress = c.public_host
+        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        ep.libStart()
+        # no sound device, but a clock for the conference bridge
+        ep.audDevManager().setNullDev()
+
+        wanted = {x.lower() for x in c.codecs}
+        for ci in ep.codecEnum2():
+            cid = str(ci.codecId)
+            name = cid.rsplit("/", 1)[0] if cid.count("/") >= 2 else cid
+            ep.codecSetPriority(cid, 200 if name.lower() in wanted else 0)
+
+        acfg = pj.AccountConfig()
+        host = c.public_host or c.listen_ip
+        acfg.idUri = f"sip:b2bua@{host}:{c.listen_port}"
+        acfg.mediaConfig.transportConfig.port = c.rtp_port_start
+        acfg.mediaConfig.transportConfig.portRange = c.rtp_port_count
+        acfg.mediaConfig.transportConfig.boundAddress = c.listen_ip
+        acfg.mediaConfig.lockCodecEnabled = False
+        acfg.sipConfig.contactForced = f"<sip:b2bua@{host}:{c.listen_port}>"
+        self._acc = _Account(self)
+        self._acc.create(acfg, True)
+        return ep
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                fn, fut = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as e:
+                fut.set_exception(e)
+
+    def _do_reap(self) -> None:
+        if self._reap:
+            for leg_id in self._reap:
+                self._legs.pop(leg_id, None)
+            self._reap.clear()
+            self.leg_count = len(self._legs)
+
+    def _shutdown(self, ep: pj.Endpoint) -> None:
+        self._drain()
+        for leg in list(self._legs.values()):
+            if not leg.ended:
+                try:
+                    leg.hangup(pj.CallOpParam())
+                except Exception:
+                    pass
+        deadline = time.monotonic() + 3.0
+        while any(not leg.ended for leg in self._legs.values()) and time.monotonic() < deadline:
+            ep.libHandleEvents(20)
+        for _ in range(10):
+            ep.libHandleEvents(10)
+        self._legs.clear()
+        self._reap.clear()
+        self._acc.shutdown()
+        del self._acc
+        ep.libDestroy()
+        self._drain()  # fail whatever arrived meanwhile
+        while True:
+            try:
+                _, fut = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            fut.set_exception(RuntimeError("SIP engine stopped"))
+
+    def _guard(self, where: str, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as e:
+            self._log(1, f"error in {where}: {e!r}")
+            try:
+                self._emit(EngineFault(where, repr(e)))
+            except Exception:
+                pass
+
+    # ---------------------------------------------------------------------------------- callbacks
+    def _on_incoming(self, acc: _Account, prm: Any) -> None:
+        now = time.monotonic()
+        leg_id = self.new_leg_id()
+        leg = _Leg(self, acc, leg_id, prm.callId)
+        self._legs[leg_id] = leg
+        self.leg_count = len(self._legs)
+        rd = prm.rdata
+        req_line, headers = message.request_line_and_headers(str(rd.wholeMsg))
+        ruri = message.request_uri(req_line)
+        src = str(rd.srcAddress)
+        host, _, port = src.rpartition(":")
+        from_hdr = message.header(headers, "From") or ""
+        invite = InboundInvite(
+            leg_id=leg_id,
+            src_ip=host.strip("[]"),
+            src_port=int(port) if port.isdigit() else 0,
+            request_uri=ruri,
+            called=message.uri_user(ruri),
+            from_uri=from_hdr,
+            from_user=message.uri_user(from_hdr),
+            from_display=message.display_name(from_hdr),
+            to_uri=message.header(headers, "To") or "",
+            sip_call_id=message.header(headers, "Call-ID") or "",
+            headers=headers,
+            received_at=now,
+        )
+        decision = self._screen(invite)
+        if isinstance(decision, Reject):
+            leg.silent = True
+            op = _op(decision.code, decision.headers)
+            leg.hangup(op)
+            self._emit(InviteRejected(invite, decision.code, decision.reason))
+            return
+        assert isinstance(decision, Admit)
+        self._emit(IncomingCall(invite, decision))
+
+    def _on_state(self, leg: _Leg) -> None:
+        ci = leg.getInfo()
+        st = ci.state
+        if st == pj.PJSIP_INV_STATE_EARLY and leg.outbound:
+            if not leg.silent:
+                self._emit(LegProgress(leg.leg_id, int(ci.lastStatusCode)))
+        elif st == pj.PJSIP_INV_STATE_CONFIRMED:
+            if not leg.silent:
+                self._emit(LegAnswered(leg.leg_id))
+        elif st == pj.PJSIP_INV_STATE_DISCONNECTED and not leg.ended:
+            leg.ended = True
+            self._unlink(leg)
+            self._reap.append(leg.leg_id)
+            if not leg.silent:
+                self._emit(LegEnded(leg.leg_id, int(ci.lastStatusCode), str(ci.lastReason)))
+
+    def _on_media(self, leg: _Leg) -> None:
+        ci = leg.getInfo()
+        active = remote_hold = False
+        leg.audio = None
+        for mi in ci.media:
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD) and (
+                mi.audioConfSlot >= 0
+            ):
+                leg.audio = leg.getAudioMedia(mi.index)
+                active = True
+                remote_hold = mi.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
+            break
+        self._connect(leg)
+        seen = (active, remote_hold)
+        if seen != leg.media_seen and not leg.silent:
+            leg.media_seen = seen
+            early = ci.state in (pj.PJSIP_INV_STATE_EARLY, pj.PJSIP_INV_STATE_CALLING)
+            self._emit(LegMedia(leg.leg_id, active, remote_hold, early))
+
+    def _on_dtmf(self, leg: _Leg, digit: str, duration: int) -> None:
+        if not leg.silent:
+            self._emit(LegDtmf(leg.leg_id, digit, duration))
+
+    # ---------------------------------------------------------------------------------- command bodies
+    def _leg(self, leg_id: str) -> _Leg | None:
+        leg = self._legs.get(leg_id)
+        return None if leg is None or leg.ended else leg
+
+    def _make_call(self, leg_id: str, uri: str, from_uri: str, headers: Headers, peer: str | None) -> None:
+        leg = _Leg(self, self._acc, leg_id)
+        self._legs[leg_id] = leg
+        self.leg_count = len(self._legs)
+        if peer is not None:
+            self._link(leg_id, peer)
+        op = _op(0, headers)
+        op.txOption.localUri = from_uri
+        try:
+            leg.makeCall(uri, op)
+        except pj.Error as e:
+            leg.ended = True
+            self._reap.append(leg_id)
+            self._emit(LegEnded(leg_id, 500, f"makeCall failed: {e.info()}"))
+
+    def _respond(self, leg_id: str, code: int, headers: Headers) -> None:
+        leg = self._leg(leg_id)
+        if leg is None:
+            return
+        op = _op(code, headers)
+        if code < 300:
+            leg.answer(op)
+        else:
+            leg.hangup(op)
+
+    def _hangup(self, leg_id: str, headers: Headers) -> None:
+        leg = self._leg(leg_id)
+        if leg is not None:
+            leg.hangup(_op(0, headers))
+
+    def _link(self, a: str, b: str) -> None:
+        la, lb = self._legs.get(a), self._legs.get(b)
+        if la is None or lb is None:
+            return
+        la.peer, lb.peer = b, a
+        self._connect(la)
+
+    def _connect(self, leg: _Leg) -> None:
+        peer = self._legs.get(leg.peer) if leg.peer else None
+        if peer is None or leg.audio is None or peer.audio is None:
+            return
+        leg.audio.startTransmit(peer.audio)
+        peer.audio.startTransmit(leg.audio)
+
+    def _unlink(self, leg: _Leg) -> None:
+        peer = self._legs.get(leg.peer) if leg.peer else None
+        if peer is not None and peer.peer == leg.leg_id:
+            peer.peer = None
+        leg.peer = None
+        leg.audio = None
+
+    def _set_hold(self, leg_id: str, held: bool) -> None:
+        leg = self._leg(leg_id)
+        if leg is None:
+            return
+        op = pj.CallOpParam(True)
+        if held:
+            leg.setHold(op)
+        else:
+            op.opt.flag = pj.PJSUA_CALL_UNHOLD
+            leg.reinvite(op)
+
+    def _send_dtmf(self, leg_id: str, digits: str, duration_ms: int) -> None:
+        leg = self._leg(leg_id)
+        if leg is None:
+            return
+        p = pj.CallSendDtmfParam()
+        p.method = pj.PJSUA_DTMF_METHOD_RFC2833
+        p.digits = digits
+        p.duration = duration_ms
+        leg.sendDtmf(p)
+
+
+def _op(code: int, headers: Headers) -> pj.CallOpParam:
+    op = pj.CallOpParam(True)
+    if code:
+        op.statusCode = code
+    if headers:
+        vec = pj.SipHeaderVector()
+        for name, value in headers:
+            h = pj.SipHeader()
+            h.hName = name
+            h.hValue = value
+            vec.append(h)
+        op.txOption.headers = vec
+    return op

@@ -1,0 +1,54 @@
+"""Just enough SIP text parsing for what pjsua2 does not hand over parsed (Request-URI, raw headers)."""
+
+from __future__ import annotations
+
+import re
+
+from b2bua.sip.types import Headers
+
+_COMPACT = {"f": "From", "t": "To", "i": "Call-ID", "m": "Contact", "v": "Via", "l": "Content-Length",
+            "c": "Content-Type", "k": "Supported", "e": "Content-Encoding", "s": "Subject"}
+_URI_USER = re.compile(r"^(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
+_NAME_ADDR = re.compile(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>')
+
+
+def request_line_and_headers(whole: str) -> tuple[str, Headers]:
+    head = whole.split("\r\n\r\n", 1)[0].replace("\r\n ", " ").replace("\r\n\t", " ")
+    lines = head.split("\r\n")
+    out: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            continue
+        name = name.strip()
+        out.append((_COMPACT.get(name.lower(), name), value.strip()))
+    return lines[0], tuple(out)
+
+
+def request_uri(request_line: str) -> str:
+    parts = request_line.split(" ")
+    return parts[1] if len(parts) >= 3 else ""
+
+
+def uri_user(uri: str) -> str:
+    uri = uri.strip()
+    m = _NAME_ADDR.match(uri)
+    if m:
+        uri = m.group(3)
+    u = _URI_USER.match(uri.strip("<>"))
+    return u.group(1) if u else ""
+
+
+def display_name(name_addr: str) -> str:
+    m = _NAME_ADDR.match(name_addr)
+    if not m:
+        return ""
+    return (m.group(1) if m.group(1) is not None else m.group(2) or "").strip()
+
+
+def header(headers: Headers, name: str) -> str | None:
+    lname = name.lower()
+    for n, v in headers:
+        if n.lower() == lname:
+            return v
+    return None

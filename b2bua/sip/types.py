@@ -1,0 +1,112 @@
+"""The typed boundary between the SIP thread and asyncio: plain frozen dataclasses, no pjsua2 objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundInvite:
+    leg_id: str
+    src_ip: str
+    src_port: int
+    request_uri: str
+    called: str  # user part of the Request-URI
+    from_uri: str
+    from_user: str
+    from_display: str
+    to_uri: str
+    sip_call_id: str
+    headers: Headers
+    received_at: float  # time.monotonic() when the SIP thread saw it
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    trunk: str  # the trunk whose ACL admitted the source
+    target_uri: str  # where the B leg goes
+    target_trunk: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    code: int
+    reason: str
+    headers: Headers = ()
+
+
+ScreenResult = Admit | Reject
+
+
+# ------------------------------------------------------------------------------- events from the SIP thread
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    invite: InboundInvite
+    admit: Admit
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRejected:
+    invite: InboundInvite
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegProgress:
+    leg_id: str
+    code: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegMedia:
+    leg_id: str
+    active: bool
+    remote_hold: bool
+    early: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LegAnswered:
+    leg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegEnded:
+    leg_id: str
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LegDtmf:
+    leg_id: str
+    digit: str
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFault:
+    """A pjsua2 callback or command raised; the engine keeps running."""
+
+    where: str
+    message: str
+
+
+EngineEvent = (
+    IncomingCall | InviteRejected | LegProgress | LegMedia | LegAnswered | LegEnded | LegDtmf | EngineFault
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildLimits:
+    """What the loaded pjsua2 build was compiled with."""
+
+    max_calls: int
+    max_conf_ports: int
+    max_accounts: int
+    ioqueue_max_handles: int
+    pjsip_version: str
+    build: str  # our build marker, or "pypi-wheel"

@@ -1,0 +1,1 @@
+"""Persistent state behind one repository interface (SQLite by default)."""

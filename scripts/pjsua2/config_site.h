@@ -1,0 +1,24 @@
+/* pjproject limits for a B2BUA. Copied to pjlib/include/pj/config_site.h by scripts/build-pjsua2.sh.
+ * Changing this file changes the build cache key, so the library is rebuilt. */
+#ifndef B2BUA_CONFIG_SITE_H
+#define B2BUA_CONFIG_SITE_H
+
+/* Calls are legs: a bridged call uses two. PyPI wheels have 4. */
+#define PJSUA_MAX_CALLS             2048
+#define PJSUA_MAX_ACC               64
+/* Every leg holds an RTP and an RTCP socket (a bridged call: 4), plus SIP transports and spares. */
+#define PJ_IOQUEUE_MAX_HANDLES      (4 * PJSUA_MAX_CALLS + 64)
+/* One port per leg plus players (ringback, music on hold, tones) and recorders (voicemail). */
+#define PJSUA_MAX_PLAYERS           256
+#define PJSUA_MAX_RECORDERS         256
+#define PJSUA_MAX_CONF_PORTS        (PJSUA_MAX_CALLS + PJSUA_MAX_PLAYERS + PJSUA_MAX_RECORDERS + 16)
+
+#define PJSIP_MAX_TSX_COUNT         (16 * 1024 - 1)
+#define PJSIP_MAX_DIALOG_COUNT      (16 * 1024 - 1)
+
+/* A server: no video, no sound device, no assertions that abort the process. */
+#define PJMEDIA_HAS_VIDEO           0
+#define PJ_ENABLE_EXTRA_CHECK       1
+#define PJ_DEBUG                    0
+
+#endif
