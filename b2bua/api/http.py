@@ -19,6 +19,9 @@ from b2bua.sip.types import BuildLimits
 from b2bua.store.sqlite import Store
 
 
+_bearer = HTTPBearer(auto_error=False)
+
+
 def create_app(
     *,
     admin_token: str,
@@ -31,9 +34,8 @@ def create_app(
 ) -> FastAPI:
     # handlers are async on purpose: they touch call state, which lives on the event loop thread
     app = FastAPI(title="b2bua", version=__version__)
-    bearer = HTTPBearer(auto_error=False)
 
-    def admin(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def admin(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
         if cred is None:
             raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         if not hmac.compare_digest(cred.credentials.encode(), admin_token.encode()):

@@ -1,0 +1,331 @@
+"""Real peers for end-to-end tests: the B2BUA process, SIPp, and a loopback packet capture.
+
+Every helper owns the processes it starts and stops them by PID (terminate, then kill)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "sipp-scenarios"
+PY = sys.executable
+
+_ports = itertools.count(0)
+
+
+def port_block() -> int:
+    """A fresh block of 10 SIP/HTTP ports and 2000 RTP ports per B2BUA instance in this test session."""
+    return next(_ports)
+
+
+def stop_process(p: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+    return p.returncode
+
+
+@dataclass
+class B2bua:
+    """The real B2BUA process on loopback, with a generated config."""
+
+    workdir: Path
+    block: int = field(default_factory=port_block)
+    extra_config: str = ""
+    max_bridged_calls: int = 0
+    no_answer_timeout_s: float = 5.0
+    token: str = "test-admin-token"
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def sip_port(self) -> int:
+        return 15060 + self.block * 10
+
+    @property
+    def far_port(self) -> int:
+        """Where routed calls go: the far end (SIPp UAS / test phone) listens here on 127.0.0.3."""
+        return 25060 + self.block * 10
+
+    @property
+    def http_port(self) -> int:
+        return 18080 + self.block * 10
+
+    @property
+    def rtp_start(self) -> int:
+        return 30000 + (self.block % 10) * 2000
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "b2bua.log"
+
+    def config_text(self) -> str:
+        return f"""
+[sip]
+listen_ip = "127.0.0.1"
+listen_port = {self.sip_port}
+rtp_port_start = {self.rtp_start}
+rtp_port_count = 2000
+no_answer_timeout_s = {self.no_answer_timeout_s}
+max_bridged_calls = {self.max_bridged_calls}
+retry_after_s = 7
+
+[http]
+listen_ip = "127.0.0.1"
+port = {self.http_port}
+admin_token = "{self.token}"
+
+[store]
+path = "{self.workdir / 'var' / 'b2bua.sqlite'}"
+
+[logging]
+level = "info"
+
+[[trunks]]
+name = "carrier"
+inbound_acl = ["127.0.0.2/32"]
+host = "127.0.0.3"
+port = {self.far_port}
+
+[[routes]]
+pattern = "[0-9+]+"
+trunk = "carrier"
+{self.extra_config}
+"""
+
+    def start(self, timeout: float = 20.0) -> B2bua:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        cfg = self.workdir / "b2bua.toml"
+        cfg.write_text(self.config_text())
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([PY, "-m", "b2bua", "run", "-c", str(cfg)], cwd=ROOT,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"B2BUA exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if self.health()["status"] == "ok":
+                    return self
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"B2BUA did not become healthy:\n{self.log_tail()}")
+
+    def stop(self) -> int | None:
+        rc = stop_process(self.proc) if self.proc else None
+        if getattr(self, "_log", None):
+            self._log.close()
+        return rc
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def log_events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    # ------------------------------------------------------------------ HTTP
+    def http(self, method: str, path: str, token: str | None = "admin", body: Any = None) -> tuple[int, Any]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method=method)
+        if token == "admin":
+            token = self.token
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, data, timeout=5) as r:
+                raw = r.read()
+                status = r.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read(), e.code
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def health(self) -> dict[str, Any]:
+        status, body = self.http("GET", "/health", token=None)
+        if status != 200:
+            raise OSError(f"health {status}")
+        return dict(body)
+
+    def metrics(self) -> dict[str, float]:
+        """Prometheus text -> {'name{labels}': value}."""
+        _, text = self.http("GET", "/metrics", token=None)
+        out: dict[str, float] = {}
+        for line in str(text).splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
+    def metric(self, name: str, **labels: str) -> float:
+        m = self.metrics()
+        if not labels:
+            return m.get(name, 0.0)
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for key, value in m.items():
+            if key.startswith(name + "{"):
+                got = ",".join(sorted(key[len(name) + 1 : -1].split(",")))
+                if got == want:
+                    return value
+        return 0.0
+
+    def wait_idle(self, timeout: float = 10.0) -> dict[str, float]:
+        """Wait until no call and no leg is left; return the last metrics read."""
+        deadline = time.monotonic() + timeout
+        m: dict[str, float] = {}
+        while time.monotonic() < deadline:
+            m = self.metrics()
+            if m.get("b2bua_active_calls", -1) == 0 and m.get("b2bua_active_legs", -1) == 0:
+                return m
+            time.sleep(0.1)
+        raise AssertionError(f"legs/calls left: calls={m.get('b2bua_active_calls')} "
+                             f"legs={m.get('b2bua_active_legs')}\n{self.log_tail()}")
+
+
+@dataclass
+class SippResult:
+    rc: int
+    out: str
+    messages: list[str]  # every SIP message seen or sent, in order
+
+    def first_lines(self) -> list[str]:
+        return [m.splitlines()[0] for m in self.messages if m.strip()]
+
+    def statuses(self) -> list[int]:
+        return [int(x.split()[1]) for x in self.first_lines() if x.startswith("SIP/2.0 ")]
+
+    def requests(self) -> list[str]:
+        return [x.split()[0] for x in self.first_lines() if not x.startswith("SIP/2.0 ")]
+
+
+def _parse_messages(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    text = path.read_text(errors="replace")
+    # SIPp separates messages with a line of dashes and a "sent/received" banner
+    chunks = re.split(r"^-{10,}.*$", text, flags=re.M)
+    out = []
+    for c in chunks:
+        lines = [ln for ln in c.strip().splitlines()
+                 if not re.match(r"^(UDP|TCP) message (sent|received)", ln)]
+        body = "\n".join(lines).strip()
+        if re.match(r"^(SIP/2\.0 \d{3}|[A-Z]+ \S+ SIP/2\.0)", body):
+            out.append(body)
+    return out
+
+
+class Sipp:
+    """One SIPp process run from sipp-scenarios/ (so scenarios find their pcaps)."""
+
+    def __init__(self, workdir: Path, name: str, scenario: str, args: Sequence[str]) -> None:
+        self.workdir = workdir
+        self.name = name
+        self.msg_file = workdir / f"{name}.msg"
+        self.cmd = ["sipp", "-sf", scenario, "-nostdin", "-trace_msg", "-message_file", str(self.msg_file),
+                    "-trace_err", "-error_file", str(workdir / f"{name}.err"), *args]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._out = workdir / f"{name}.out"
+
+    def start(self) -> Sipp:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self._out, "wb")  # noqa: SIM115 - closed in result()
+        self.proc = subprocess.Popen(self.cmd, cwd=SCENARIOS, stdout=self._fh, stderr=subprocess.STDOUT)
+        time.sleep(0.3)  # let it bind before the other side sends
+        return self
+
+    def wait(self, timeout: float = 60.0) -> SippResult:
+        assert self.proc is not None
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop_process(self.proc)
+            rc = -1
+        return self.result(rc)
+
+    def stop(self) -> SippResult:
+        assert self.proc is not None
+        return self.result(stop_process(self.proc, 3) or 0)
+
+    def result(self, rc: int) -> SippResult:
+        self._fh.close()
+        return SippResult(rc, self._out.read_text(errors="replace"), _parse_messages(self.msg_file))
+
+
+def uas(b: B2bua, scenario: str, *, calls: int = 1, hold_ms: int = 0, name: str = "uas",
+        extra: Sequence[str] = ()) -> Sipp:
+    return Sipp(b.workdir, name, scenario, [
+        "-i", "127.0.0.3", "-p", str(b.far_port), "-mi", "127.0.0.3", "-mp", str(b.far_port + 2000),
+        "-m", str(calls), "-d", str(hold_ms), *extra]).start()
+
+
+def uac(b: B2bua, scenario: str, *, calls: int = 1, hold_ms: int = 1000, called: str = "4930123456",
+        caller: str = "15551230001", src_ip: str = "127.0.0.2", rate: float | None = None,
+        limit: int | None = None, name: str = "uac", extra: Sequence[str] = ()) -> Sipp:
+    args = [f"127.0.0.1:{b.sip_port}", "-i", src_ip, "-p", str(b.sip_port + 1000), "-mi", src_ip,
+            "-mp", str(b.sip_port + 3000), "-s", called, "-key", "caller", caller, "-m", str(calls),
+            "-d", str(hold_ms), "-recv_timeout", "30000", *extra]
+    if rate is not None:
+        args += ["-r", str(rate)]
+    if limit is not None:
+        args += ["-l", str(limit)]
+    return Sipp(b.workdir, name, scenario, args)
+
+
+@contextmanager
+def capture(workdir: Path, name: str = "lo", bpf: str = "udp and not port 53") -> Iterator[Path]:
+    """tcpdump on loopback for the duration of the block; yields the pcap path (complete after the block)."""
+    path = workdir / f"{name}.pcap"
+    workdir.mkdir(parents=True, exist_ok=True)
+    err = open(workdir / f"{name}.tcpdump.err", "wb")  # noqa: SIM115
+    p = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-n", "-s", "400", "-w", str(path), bpf],
+                         stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and b"listening" not in (workdir / f"{name}.tcpdump.err").read_bytes():
+        time.sleep(0.05)
+    try:
+        yield path
+    finally:
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        err.close()
+
+
+def env_has(tool: str) -> bool:
+    return any((Path(d) / tool).exists() for d in os.environ.get("PATH", "").split(":"))
