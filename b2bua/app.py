@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import time
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from b2bua import __version__
-from b2bua.calls import bridge as br
-
-from b2bua.calls.routing import Router
 from b2bua.callcontrol import ActiveCall, AdmissionGate, CallControl
+from b2bua.calls import bridge as br
+from b2bua.calls.routing import Router
 from b2bua.ops import logging as blog
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings
+from b2bua.sip.types import EngineEvent
 from b2bua.store.sqlite import Store
 
 # pjsip log levels -> structlog methods
@@ -47,6 +49,18 @@ def admin_token(settings: Settings, var_dir: Path) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")
     return token
+
+
+def _post(loop: asyncio.AbstractEventLoop, fn: Callable[[EngineEvent], None], ev: EngineEvent) -> None:
+    loop.call_soon_threadsafe(fn, ev)
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn inside our loop: signals belong to the composition root, which shuts down in two stages."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 async def serve(settings: Settings, config_path: str) -> int:
@@ -86,7 +100,7 @@ async def serve(settings: Settings, config_path: str) -> int:
             media_threads=sip.media_threads,
         ),
         screen=calls.screen,
-        emit=lambda ev: loop.call_soon_threadsafe(calls.on_event, ev),
+        emit=lambda ev: _post(loop, calls.on_event, ev),
         log=pj_log,
     )
     calls.engine = engine
@@ -97,9 +111,10 @@ async def serve(settings: Settings, config_path: str) -> int:
         store.close()
         return 1
     gate.ceiling = bridged_call_ceiling(limits.max_calls, sip.max_bridged_calls)
-    for name, value in (("max_calls", limits.max_calls), ("max_conf_ports", limits.max_conf_ports),
-                        ("max_accounts", limits.max_accounts), ("ioqueue_max_handles", limits.ioqueue_max_handles),
-                        ("max_bridged_calls", gate.ceiling)):
+    shown = {"max_calls": limits.max_calls, "max_conf_ports": limits.max_conf_ports,
+             "max_accounts": limits.max_accounts, "ioqueue_max_handles": limits.ioqueue_max_handles,
+             "max_bridged_calls": gate.ceiling}
+    for name, value in shown.items():
         metrics.limit.labels(name).set(value)
     metrics.info.info({"version": __version__, "pjsip": limits.pjsip_version, "build": limits.build})
     metrics.bind_engine(
@@ -123,11 +138,10 @@ async def serve(settings: Settings, config_path: str) -> int:
 
     app = create_app(admin_token=token, calls=calls, gate=gate, metrics=metrics, limits=limits, store=store,
                      engine_health=engine_health)
-    server = uvicorn.Server(uvicorn.Config(
+    server = _QuietServer(uvicorn.Config(
         app, host=settings.http.listen_ip, port=settings.http.port, log_level="warning", access_log=False,
         lifespan="off",
     ))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -147,7 +147,7 @@ class CallControl:
         try:
             self._dispatch(ev)
         except Exception:
-            self._log.exception("event handling failed", event=repr(ev))
+            self._log.exception("event handling failed", engine_event=repr(ev))
 
     def _dispatch(self, ev: EngineEvent) -> None:
         now = time.monotonic()
@@ -200,7 +200,7 @@ class CallControl:
         entry = self._by_leg.get(ev.leg_id)
         if entry is None:
             return
-        call, role = entry
+        _call, role = entry
         if role == "b" and ev.early and ev.active:
             self._early.add(ev.leg_id)
             self._feed(ev.leg_id, lambda r: br.Progress(r, 183, True), now)
@@ -242,11 +242,7 @@ class CallControl:
             match act:
                 case br.PlaceCall():
                     fut = eng.make_call(b, act.uri, act.from_uri, act.headers)
-                    received = call.invite.received_at
-                    fut.add_done_callback(
-                        lambda f, r=received: self.metrics.setup_forward.observe(time.monotonic() - r)
-                        if f.exception() is None else None
-                    )
+                    fut.add_done_callback(self._forwarded(call.invite.received_at))
                 case br.Link():
                     self._watch(call, eng.link(a, b), "link")
                 case br.Respond():
@@ -270,6 +266,13 @@ class CallControl:
                         h.cancel()
                 case br.Finished():
                     self._finished(call, act)
+
+    def _forwarded(self, received_at: float) -> Callable[[concurrent.futures.Future[None]], None]:
+        def done(f: concurrent.futures.Future[None]) -> None:
+            if f.exception() is None:
+                self.metrics.setup_forward.observe(time.monotonic() - received_at)
+
+        return done
 
     def _timer(self, call: ActiveCall, name: str) -> None:
         call.timers.pop(name, None)

@@ -91,14 +91,21 @@ install_fallback() {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+cfg_hash=$( { cat "$HERE/pjsua2/config_site.h"; echo "$CONFIGURE_FLAGS $RECIPE_REV"; } | sha256sum | cut -c1-12)
+
 if ! src=$(fetch_source "$work/apt"); then
     log "could not obtain the pjproject source through Debian's package registry"
+    # an earlier build of this very recipe is as good as a new one
+    cached=$(ls -t "$CACHE"/*-"$cfg_hash-$pyver"/*.whl 2>/dev/null | head -1 || true)
+    if [ -n "$cached" ]; then
+        log "using the cached build $cached"
+        "$PY" -m pip install -q --force-reinstall --no-deps "$cached"
+        exit 0
+    fi
     [ "${PJSUA2_NO_FALLBACK:-0}" = 1 ] && exit 1
     install_fallback; exit 0
 fi
 ver=${src%% *}; tarball=${src#* }
-
-cfg_hash=$( { cat "$HERE/pjsua2/config_site.h"; echo "$CONFIGURE_FLAGS $RECIPE_REV"; } | sha256sum | cut -c1-12)
 key="$(printf '%s' "$ver" | tr ':~+' '___')-$cfg_hash-$pyver"
 wheel_dir="$CACHE/$key"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from b2bua.media import g711, pcap  # noqa: E402
+from b2bua.media import g711, pcap
 
 OUT = Path(__file__).resolve().parents[1] / "sipp-scenarios" / "pcap"
 TONES = {"tone-1000hz-pcmu.pcap": 1000.0, "tone-1700hz-pcmu.pcap": 1700.0}

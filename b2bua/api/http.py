@@ -18,7 +18,6 @@ from b2bua.ops.metrics import Metrics
 from b2bua.sip.types import BuildLimits
 from b2bua.store.sqlite import Store
 
-
 _bearer = HTTPBearer(auto_error=False)
 
 

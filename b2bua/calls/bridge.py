@@ -230,7 +230,7 @@ class BridgeCall:
                 if self.state is State.ANSWERED or (self.state is State.RINGING and ev.role == "a"):
                     return [SendDtmf(other(ev.role), ev.digit, ev.duration_ms)]
                 return []
-            case TimerFired(name=NO_ANSWER_TIMER):
+            case TimerFired() if ev.name == NO_ANSWER_TIMER:
                 if self.state in (State.CALLING, State.RINGING):
                     return self._fail_unanswered(480, "no-answer", "no answer", now)
                 return []

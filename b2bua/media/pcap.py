@@ -98,12 +98,12 @@ def write_rtp_file(path: Path, payloads: list[bytes], pt: int, ptime_ms: int = 2
         iph = iph[:10] + struct.pack("!H", csum) + iph[12:]
         frame = b"\x00" * 12 + b"\x08\x00" + iph + udp
         t = i * ptime_ms / 1000
-        out += struct.pack("<IIII", int(t), int(round((t % 1) * 1e6)), len(frame), len(frame)) + frame
+        out += struct.pack("<IIII", int(t), round((t % 1) * 1e6), len(frame), len(frame)) + frame
     path.write_bytes(bytes(out))
 
 
 def _ip_checksum(header: bytes) -> int:
-    s = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    s: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
     s = (s >> 16) + (s & 0xFFFF)
     s += s >> 16
     return ~s & 0xFFFF

@@ -10,6 +10,7 @@ callback, and all of them before ``libDestroy``. Callback bodies are wrapped: pj
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import itertools
 import queue
 import threading
@@ -79,10 +80,14 @@ def read_build_limits() -> BuildLimits:
 
 
 def _pj_version() -> str:
-    try:
-        return str(pj.Endpoint.instance().libVersion().full)
-    except Exception:
-        return "unknown"
+    from importlib import metadata
+
+    for dist in ("pjsua2", "pjsua2-python"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
 
 
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
@@ -302,10 +307,8 @@ class SipEngine:
         self._drain()
         for leg in list(self._legs.values()):
             if not leg.ended:
-                try:
+                with contextlib.suppress(Exception):
                     leg.hangup(pj.CallOpParam())
-                except Exception:
-                    pass
         deadline = time.monotonic() + 3.0
         while any(not leg.ended for leg in self._legs.values()) and time.monotonic() < deadline:
             ep.libHandleEvents(20)
@@ -329,10 +332,8 @@ class SipEngine:
             fn(*args)
         except Exception as e:
             self._log(1, f"error in {where}: {e!r}")
-            try:
+            with contextlib.suppress(Exception):
                 self._emit(EngineFault(where, repr(e)))
-            except Exception:
-                pass
 
     # ---------------------------------------------------------------------------------- callbacks
     def _on_incoming(self, acc: _Account, prm: Any) -> None:

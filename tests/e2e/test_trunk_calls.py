@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.support import audio
@@ -56,7 +58,7 @@ def test_far_end_busy_maps_to_486(b2bua: B2bua) -> None:
     assert b2bua.metric("b2bua_calls_total", outcome="busy") == 1
 
 
-def test_no_answer_timeout_cancels_far_end_and_refuses_caller(start_b2bua) -> None:
+def test_no_answer_timeout_cancels_far_end_and_refuses_caller(start_b2bua: Callable[..., B2bua]) -> None:
     b = start_b2bua(no_answer_timeout_s=1.5)
     far = uas(b, "uas_noanswer.xml")
     r = uac(b, "uac_fail.xml").start().wait(20)
