@@ -91,7 +91,8 @@ install_fallback() {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cfg_hash=$( { cat "$HERE/pjsua2/config_site.h"; echo "$CONFIGURE_FLAGS $RECIPE_REV"; } | sha256sum | cut -c1-12)
+cfg_hash=$( { cat "$HERE/pjsua2/config_site.h" "$HERE"/pjsua2/patches/*.patch; echo "$CONFIGURE_FLAGS $RECIPE_REV"; } \
+           | sha256sum | cut -c1-12)
 
 if ! src=$(fetch_source "$work/apt"); then
     log "could not obtain the pjproject source through Debian's package registry"
@@ -117,6 +118,10 @@ if ! ls "$wheel_dir"/*.whl >/dev/null 2>&1; then
     top=$(find "$work/src" -maxdepth 2 -name configure -path '*pj*' -printf '%h\n' | head -1)
     [ -n "$top" ] || { log "no configure script in the pjproject tarball"; exit 1; }
     cp "$HERE/pjsua2/config_site.h" "$top/pjlib/include/pj/config_site.h"
+    # our own changes to pjsip behaviour, each explained in its patch
+    for p in "$HERE"/pjsua2/patches/*.patch; do
+        patch -d "$top" -p1 --forward --quiet < "$p" || { log "patch $(basename "$p") does not apply"; exit 1; }
+    done
     # Debian strips this upstream file but the Makefile still lists it.
     [ -f "$top/pjmedia/src/pjmedia-audiodev/bdimad_dev.c" ] || : > "$top/pjmedia/src/pjmedia-audiodev/bdimad_dev.c"
     (

@@ -11,7 +11,7 @@ with_test=0
 [ "${1:-}" = "--test" ] && with_test=1
 
 # build tools and the external libraries pjproject links against (Debian removed its bundled copies)
-pkgs=(build-essential pkg-config swig xz-utils ca-certificates python3-venv python3-dev
+pkgs=(build-essential pkg-config swig xz-utils patch ca-certificates python3-venv python3-dev
       libsrtp2-dev libspeex-dev libspeexdsp-dev libgsm1-dev libopus-dev libssl-dev uuid-dev)
 [ "$with_test" = 1 ] && pkgs+=(sip-tester tcpdump)
 

@@ -8,12 +8,13 @@ from b2bua.sip.types import Headers
 
 _COMPACT = {"f": "From", "t": "To", "i": "Call-ID", "m": "Contact", "v": "Via", "l": "Content-Length",
             "c": "Content-Type", "k": "Supported", "e": "Content-Encoding", "s": "Subject"}
+_FOLD = re.compile(r"[ \t]*\r\n[ \t]+")  # RFC 3261 7.3.1: a folded line is one SP
 _URI_USER = re.compile(r"^(?:sips?|tel):([^@;>?]+)", re.IGNORECASE)
 _NAME_ADDR = re.compile(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>')
 
 
 def request_line_and_headers(whole: str) -> tuple[str, Headers]:
-    head = whole.split("\r\n\r\n", 1)[0].replace("\r\n ", " ").replace("\r\n\t", " ")
+    head = _FOLD.sub(" ", whole.split("\r\n\r\n", 1)[0])
     lines = head.split("\r\n")
     out: list[tuple[str, str]] = []
     for line in lines[1:]:

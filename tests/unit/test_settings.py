@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from b2bua.ops.settings import BUNDLED_CONFIG, ConfigError, load_settings
+
+GOOD = """
+[sip]
+listen_port = 5070
+[[trunks]]
+name = "t1"
+inbound_acl = ["127.0.0.2/32"]
+host = "127.0.0.3"
+[[routes]]
+pattern = "49.*"
+trunk = "t1"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "b2bua.toml"
+    p.write_text(text)
+    return p
+
+
+def test_bundled_config_is_valid_and_loopback_only() -> None:
+    s = load_settings(BUNDLED_CONFIG)
+    assert s.sip.listen_ip == "127.0.0.1" and s.http.listen_ip == "127.0.0.1"
+
+
+def test_good_file(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, GOOD))
+    assert s.sip.listen_port == 5070 and s.routes[0].trunk == "t1"
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("B2BUA_SIP__LISTEN_PORT", "5090")
+    assert load_settings(write(tmp_path, GOOD)).sip.listen_port == 5090
+
+
+@pytest.mark.parametrize("text, key, reason", [
+    (GOOD.replace("5070", "70000"), "sip.listen_port", "less than or equal to 65535"),
+    (GOOD.replace('listen_port = 5070', 'listen_port = 5070\nlisten_prot = 1'), "sip.listen_prot",
+     "Extra inputs are not permitted"),
+    (GOOD.replace('"127.0.0.2/32"', '"127.0.0.300/32"'), "trunks[0].inbound_acl", "does not appear to be"),
+    (GOOD.replace('pattern = "49.*"', 'pattern = "49(.*"'), "routes[0].pattern", "not a valid regular expression"),
+    (GOOD.replace('trunk = "t1"', 'trunk = "nope"'), "routes[0].trunk", "no trunk named 'nope'"),
+    (GOOD.replace('[sip]', '[sip]\nlisten_ip = "localhost"'), "sip.listen_ip", "does not appear to be"),
+])
+def test_bad_values_name_file_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_settings(path)
+    assert str(path) in str(e.value)
+    assert e.value.key == key
+    assert reason in e.value.reason
+
+
+def test_toml_syntax_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "[sip\nlisten_port = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(tmp_path / "nope.toml")
