@@ -327,3 +327,42 @@ def capture(workdir: Path, name: str = "lo", bpf: str = "udp and not port 53") -
 
 def env_has(tool: str) -> bool:
     return any((Path(d) / tool).exists() for d in os.environ.get("PATH", "").split(":"))
+
+
+class PhoneProc:
+    """tests/support/phone.py in its own process; its JSON events are read after it exits."""
+
+    def __init__(self, workdir: Path, name: str, args: Sequence[str]) -> None:
+        self.workdir = workdir
+        self.name = name
+        workdir.mkdir(parents=True, exist_ok=True)
+        self._out = open(workdir / f"{name}.events", "wb")  # noqa: SIM115 - closed in wait()
+        self._err = open(workdir / f"{name}.stderr", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([PY, str(ROOT / "tests" / "support" / "phone.py"), *args],
+                                     stdout=self._out, stderr=self._err)
+        self.events: list[dict[str, Any]] = []
+
+    def wait_ready(self, timeout: float = 10.0) -> PhoneProc:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b'"ready"' in (self.workdir / f"{self.name}.events").read_bytes():
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"phone {self.name} not ready: "
+                           f"{(self.workdir / f'{self.name}.stderr').read_text(errors='replace')}")
+
+    def wait(self, timeout: float = 60.0) -> list[dict[str, Any]]:
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop_process(self.proc)
+        self._out.close()
+        self._err.close()
+        text = (self.workdir / f"{self.name}.events").read_text(errors="replace")
+        self.events = [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
+        return self.events
+
+    def kill(self) -> None:
+        stop_process(self.proc, 3)
