@@ -121,10 +121,10 @@ class Settings(BaseSettings):
     )
 
     node: NodeSettings = NodeSettings()
-    sip: SipSettings = SipSettings()  # type: ignore[call-arg]
-    http: HttpSettings = HttpSettings()  # type: ignore[call-arg]
+    sip: SipSettings = SipSettings()
+    http: HttpSettings = HttpSettings()
     store: StoreSettings = StoreSettings()
-    logging: LoggingSettings = LoggingSettings()  # type: ignore[call-arg]
+    logging: LoggingSettings = LoggingSettings()
     trunks: list[TrunkSettings] = Field(default_factory=list)
     routes: list[RouteSettings] = Field(default_factory=list)
 

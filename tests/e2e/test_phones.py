@@ -33,7 +33,7 @@ def test_tone_each_way_and_dtmf_pass_through(b2bua: B2bua) -> None:
     ce = caller.wait(30)
     fe = far.wait(15)
     assert any(e["event"] == "confirmed" for e in ce), ce
-    assert [e for e in ce if e["event"] == "disconnected"][0]["code"] == 200
+    assert next(e for e in ce if e["event"] == "disconnected")["code"] == 200
     assert any(e["event"] == "disconnected" for e in fe), fe  # our BYE reached the far phone
 
     share, n = wav.tone_share(far_wav, 1000.0, start_s=0.5)

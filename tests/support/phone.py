@@ -32,6 +32,7 @@ class Phone:
         self.sent_dtmf = False
         self.held = False
         self.unheld = False
+        self.answer_at = 0.0
 
 
 class PhoneCall(pj.Call):  # type: ignore[misc]
@@ -121,7 +122,6 @@ def main() -> int:
         ep.codecSetPriority(ci.codecId, 200 if ci.codecId.startswith("PCMU/") else 0)
 
     phone = Phone(args)
-    phone.answer_at = 0.0  # type: ignore[attr-defined]
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:phone@{args.ip}:{args.port}"
     acfg.mediaConfig.transportConfig.port = args.rtp_port
@@ -160,9 +160,9 @@ def main() -> int:
         call = phone.call
         if call is None:
             continue
-        answer_at = getattr(phone, "answer_at", 0.0)
+        answer_at = phone.answer_at
         if not args.call and answer_at and now >= answer_at:
-            phone.answer_at = 0.0  # type: ignore[attr-defined]
+            phone.answer_at = 0.0
             op = pj.CallOpParam()
             op.statusCode = 200
             call.answer(op)

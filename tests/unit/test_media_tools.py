@@ -41,7 +41,7 @@ def test_shipped_tone_pcaps_are_what_the_generator_makes(tmp_path: Path) -> None
     mod = importlib.util.module_from_spec(spec)
     sys.modules["mk"] = mod
     spec.loader.exec_module(mod)
-    mod.OUT = tmp_path
+    setattr(mod, "OUT", tmp_path)  # noqa: B010 - a script module, patched for the test
     mod.main()
     for name in mod.TONES:
         assert (tmp_path / name).read_bytes() == (root / "sipp-scenarios" / "pcap" / name).read_bytes()
