@@ -53,6 +53,7 @@ class B2bua:
     max_bridged_calls: int = 0
     no_answer_timeout_s: float = 5.0
     token: str = "test-admin-token"
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -116,7 +117,7 @@ trunk = "carrier"
         cfg.write_text(self.config_text())
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([PY, "-m", "b2bua", "run", "-c", str(cfg)], cwd=ROOT,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
