@@ -365,8 +365,8 @@ class SipEngine:
         decision = self._screen(invite)
         if isinstance(decision, Reject):
             leg.silent = True
-            op = _op(decision.code, decision.headers)
-            leg.hangup(op)
+            # not inside the callback: pjsua defers such a hangup and drops its headers (Retry-After)
+            self.submit(lambda: leg.ended or leg.hangup(_op(decision.code, decision.headers)))
             self._emit(InviteRejected(invite, decision.code, decision.reason))
             return
         assert isinstance(decision, Admit)

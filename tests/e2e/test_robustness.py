@@ -73,7 +73,7 @@ def test_calls_above_the_ceiling_get_503_with_retry_after(start_b2bua: Callable[
     while b.metric("b2bua_active_calls") < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert b.metric("b2bua_active_calls") == 2
-    extra = uac(b, "uac_fail.xml", name="uac-extra", extra=["-p", str(b.sip_port + 1001)]).start().wait(20)
+    extra = uac(b, "uac_fail.xml", name="uac-extra", instance=1).start().wait(20)
     assert extra.rc == 0, extra.out
     assert extra.statuses()[-1] == 503
     final = next(m for m in extra.messages if m.startswith("SIP/2.0 503"))

@@ -291,9 +291,10 @@ def uas(b: B2bua, scenario: str, *, calls: int = 1, hold_ms: int = 0, name: str 
 
 def uac(b: B2bua, scenario: str, *, calls: int = 1, hold_ms: int = 1000, called: str = "4930123456",
         caller: str = "15551230001", src_ip: str = "127.0.0.2", rate: float | None = None,
-        limit: int | None = None, name: str = "uac", extra: Sequence[str] = ()) -> Sipp:
-    args = [f"127.0.0.1:{b.sip_port}", "-i", src_ip, "-p", str(b.sip_port + 1000), "-mi", src_ip,
-            "-mp", str(b.sip_port + 3000), "-s", called, "-key", "caller", caller, "-m", str(calls),
+        limit: int | None = None, name: str = "uac", extra: Sequence[str] = (), instance: int = 0) -> Sipp:
+    """A trunk-side SIPp; ``instance`` shifts its SIP and media ports so several can run at once."""
+    args = [f"127.0.0.1:{b.sip_port}", "-i", src_ip, "-p", str(b.sip_port + 1000 + instance), "-mi", src_ip,
+            "-mp", str(b.sip_port + 3000 + 4 * instance), "-s", called, "-key", "caller", caller, "-m", str(calls),
             "-d", str(hold_ms), "-recv_timeout", "30000", *extra]
     if rate is not None:
         args += ["-r", str(rate)]
