@@ -7,5 +7,6 @@ COPY . .
 # builds pjsua2 from pjproject source through Debian's package registry (see README)
 RUN scripts/setup.sh && rm -rf /root/.cache/pip
 EXPOSE 5060/udp 8080/tcp
+# listen on all interfaces; set B2BUA_SIP__PUBLIC_HOST to the address peers reach, and mount your own config
 ENV B2BUA_SIP__LISTEN_IP=0.0.0.0 B2BUA_HTTP__LISTEN_IP=0.0.0.0
 CMD [".venv/bin/python", "-m", "b2bua", "run"]
