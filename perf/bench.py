@@ -1,0 +1,287 @@
+"""Foundation benchmark: drives SIPp load at the real B2BUA process and writes figures to perf/results/.
+
+Not a test: run it with ``make -C perf bench`` or ``.venv/bin/python -m perf.bench``. The B2BUA is pinned to
+CPU 0 and the load tools to CPU 1 (``taskset``). Figures:
+
+- CPS ramp: 10 s steps of rising call rate (1 s calls, no RTP from SIPp; the B2BUA still sends RTP on every
+  leg) until the first failed call or retransmission; B2BUA CPU per step.
+- Setup latency p50/p99 at a fixed rate (INVITE sent -> 200 OK received at the trunk SIPp, far end answering
+  at once), for the B2BUA and for SIPp talking to SIPp directly (the physical limit of this box).
+- Concurrent bridged calls with RTP at rising levels: B2BUA CPU, RSS per call, and the share of 20 ms frames
+  toward the far end that carried the caller's audio (not silence) in a capture window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from b2bua.media import g711, pcap  # noqa: E402
+from tests.support.procs import SCENARIOS, B2bua, stop_process  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+B2BUA_CPU, LOAD_CPU = "0", "1"
+
+
+# ------------------------------------------------------------------------------------------ process probes
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_kb(pid: int) -> tuple[int, int]:
+    rss = hwm = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1])
+        elif line.startswith("VmHWM:"):
+            hwm = int(line.split()[1])
+    return rss, hwm
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    return v[min(len(v) - 1, round(p / 100 * (len(v) - 1)))]
+
+
+# ------------------------------------------------------------------------------------------ SIPp runs
+class Load:
+    def __init__(self, work: Path, target: str, far_port: int, sip_port: int) -> None:
+        self.work, self.target, self.far_port, self.sip_port = work, target, far_port, sip_port
+        self.n = 0
+
+    def _sipp(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        out = open(self.work / f"{name}.out", "wb")  # noqa: SIM115 - lives as long as the process
+        return subprocess.Popen(["taskset", "-c", LOAD_CPU, "sipp", "-nostdin", *args], cwd=SCENARIOS,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+    def far(self, scenario: str, calls: int) -> subprocess.Popen[bytes]:
+        self.n += 1
+        return self._sipp(f"uas{self.n}", ["-sf", scenario, "-i", "127.0.0.3", "-p", str(self.far_port),
+                                           "-mi", "127.0.0.3", "-mp", str(self.far_port + 2000),
+                                           "-m", str(calls), "-d", "0"])
+
+    def trunk(self, scenario: str, *, rate: float, calls: int, hold_ms: int, limit: int) -> tuple[
+            subprocess.Popen[bytes], Path]:
+        self.n += 1
+        stat = self.work / f"uac{self.n}.stat.csv"
+        args = ["-sf", scenario, self.target, "-i", "127.0.0.2", "-p", str(self.sip_port + 1000 + self.n),
+                "-mi", "127.0.0.2", "-mp", str(self.sip_port + 3000 + 4 * self.n), "-s", "4930123456",
+                "-key", "caller", "15551230001", "-r", str(rate), "-m", str(calls), "-l", str(limit),
+                "-d", str(hold_ms), "-trace_stat", "-stf", str(stat), "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
+                "-recv_timeout", "10000"]
+        return self._sipp(f"uac{self.n}", args), stat
+
+    def rtts(self, since: float) -> list[float]:
+        out: list[float] = []
+        for f in SCENARIOS.glob("*_rtt.csv"):
+            if f.stat().st_mtime >= since:
+                with f.open() as fh:
+                    for row in csv.reader(fh, delimiter=";"):
+                        if len(row) >= 3 and row[2] == "setup":
+                            try:
+                                out.append(float(row[1]))
+                            except ValueError:
+                                pass
+                f.unlink()
+        return out
+
+
+def final_stats(stat: Path) -> dict[str, int]:
+    rows = list(csv.DictReader(stat.open(), delimiter=";")) if stat.exists() else []
+    if not rows:
+        return {"successful": 0, "failed": 0, "retransmissions": 0}
+    last = rows[-1]
+    return {"successful": int(last.get("SuccessfulCall(C)", 0)), "failed": int(last.get("FailedCall(C)", 0)),
+            "retransmissions": int(last.get("Retransmissions(C)", 0))}
+
+
+# ------------------------------------------------------------------------------------------ benchmarks
+def start_b2bua(work: Path, ceiling: int = 0) -> B2bua:
+    b = B2bua(work, block=90, max_bridged_calls=ceiling, no_answer_timeout_s=30)
+    b.start()
+    assert b.proc is not None
+    subprocess.run(["taskset", "-pc", B2BUA_CPU, str(b.proc.pid)], check=True, capture_output=True)
+    # every thread of the process, not only the main one
+    for tid in os.listdir(f"/proc/{b.proc.pid}/task"):
+        subprocess.run(["taskset", "-pc", B2BUA_CPU, tid], capture_output=True)
+    return b
+
+
+def cps_ramp(b: B2bua, load: Load, rates: list[int], step_s: int) -> list[dict[str, Any]]:
+    assert b.proc is not None
+    steps = []
+    for rate in rates:
+        calls = rate * step_s
+        far = load.far("uas_cps.xml", calls)
+        time.sleep(0.3)
+        c0, t0 = cpu_seconds(b.proc.pid), time.monotonic()
+        since = time.time()
+        uac, stat = load.trunk("uac_cps.xml", rate=rate, calls=calls, hold_ms=1000, limit=rate * 4)
+        uac.wait(step_s * 4 + 30)
+        stop_process(far, 5)
+        c1, t1 = cpu_seconds(b.proc.pid), time.monotonic()
+        st = final_stats(stat)
+        rt = load.rtts(since)
+        step = {"rate": rate, **st, "offered": calls, "b2bua_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 1),
+                "cpu_ms_per_call": round(1000 * (c1 - c0) / max(1, st["successful"]), 3),
+                "setup_p50_ms": pct(rt, 50), "setup_p99_ms": pct(rt, 99)}
+        steps.append(step)
+        print("cps", step, flush=True)
+        b.wait_idle(30)
+        if st["failed"] or st["successful"] < calls:
+            break
+    return steps
+
+
+def setup_latency(load: Load, rate: int, seconds: int, direct: bool) -> dict[str, Any]:
+    calls = rate * seconds
+    far = load.far("uas_cps.xml", calls)
+    time.sleep(0.3)
+    since = time.time()
+    saved = load.target
+    if direct:
+        load.target = f"127.0.0.3:{load.far_port}"
+    uac, stat = load.trunk("uac_cps.xml", rate=rate, calls=calls, hold_ms=200, limit=rate * 2)
+    load.target = saved
+    uac.wait(seconds * 3 + 30)
+    stop_process(far, 5)
+    rt = load.rtts(since)
+    return {"rate": rate, "calls": calls, **final_stats(stat), "p50_ms": pct(rt, 50), "p99_ms": pct(rt, 99),
+            "mean_ms": round(statistics.fmean(rt), 3) if rt else None}
+
+
+def audible_share(path: Path) -> tuple[float, int]:
+    """Share of the RTP frames toward the far end that carry sound (the caller's tone) rather than silence."""
+    loud = total = 0
+    table = g711.ULAW_DECODE
+    for pkt in pcap.read(path):
+        r = pcap.parse_rtp(pkt.payload)
+        if r is None or r.pt != 0:
+            continue
+        total += 1
+        energy = sum(abs(table[x]) for x in r.payload[::8])
+        if energy > 20 * 2000:  # the tone's amplitude is 8000; silence decodes to ~0
+            loud += 1
+    return (loud / total if total else 0.0), total
+
+
+def concurrency(b: B2bua, load: Load, work: Path, levels: list[int], hold_s: int) -> list[dict[str, Any]]:
+    assert b.proc is not None
+    out = []
+    idle_rss, _ = rss_kb(b.proc.pid)
+    for level in levels:
+        far = load.far("uas_answer.xml", level)
+        time.sleep(0.3)
+        rate = min(100, level)
+        uac, stat = load.trunk("uac_call.xml", rate=rate, calls=level, hold_ms=hold_s * 1000, limit=level)
+        ramp = level / rate + 1.0
+        time.sleep(ramp)  # all calls up
+        c0, t0 = cpu_seconds(b.proc.pid), time.monotonic()
+        cap = work / f"conc{level}.pcap"
+        tcpdump = subprocess.Popen(["taskset", "-c", LOAD_CPU, "tcpdump", "-i", "lo", "-n", "-s", "200", "-B",
+                                    "65536", "-w", str(cap), "udp and src host 127.0.0.1 and dst host 127.0.0.3"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        window = max(3.0, min(5.0, hold_s - ramp - 2.0))
+        time.sleep(window)
+        tcpdump.send_signal(2)
+        tcpdump.wait(10)
+        c1, t1 = cpu_seconds(b.proc.pid), time.monotonic()
+        rss, hwm = rss_kb(b.proc.pid)
+        active = b.health()["active_calls"]
+        uac.wait(hold_s + 60)
+        stop_process(far, 10)
+        share, frames = audible_share(cap)
+        cap.unlink(missing_ok=True)
+        st = final_stats(stat)
+        row = {"calls": level, "active_during_window": active, **st,
+               "b2bua_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 1),
+               "cpu_pct_per_call": round(100 * (c1 - c0) / (t1 - t0) / level, 4),
+               "rss_mb": round(rss / 1024, 1), "rss_kb_per_call": round((rss - idle_rss) / level, 1),
+               "rss_hwm_mb": round(hwm / 1024, 1),
+               "frames_to_far_end_in_window": frames, "expected_frames": int(level * 50 * window),
+               "audible_share": round(share, 4)}
+        out.append(row)
+        print("concurrency", row, flush=True)
+        b.wait_idle(60)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    import pjsua2
+
+    return {"python": platform.python_version(), "kernel": platform.release(), "cpus": os.cpu_count(),
+            "cpu_model": next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                               if ln.startswith("model name")), "?"),
+            "sipp": subprocess.run(["sipp", "-v"], capture_output=True, text=True).stdout.strip().splitlines()[0:2],
+            "pjsua2_build": getattr(pjsua2, "__b2bua_build__", "pypi"),
+            "pjsua2_limits": getattr(pjsua2, "__b2bua_limits__", {})}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="short steps, for a smoke run")
+    ap.add_argument("--out", default=str(ROOT / "perf" / "results"))
+    args = ap.parse_args()
+    for tool in ("sipp", "taskset", "tcpdump"):
+        if not shutil.which(tool):
+            print(f"missing tool: {tool}", file=sys.stderr)
+            return 1
+    step_s = 3 if args.quick else 10
+    rates = [50, 100] if args.quick else [50, 100, 150, 200, 250, 300, 350, 400, 500]
+    levels = [50] if args.quick else [100, 200, 300]
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                               "machine": machine(), "settings": {"step_s": step_s, "b2bua_cpu": B2BUA_CPU,
+                                                                  "load_cpu": LOAD_CPU, "log_level": "info"}}
+    with tempfile.TemporaryDirectory(prefix="b2bua-bench-") as tmp:
+        work = Path(tmp)
+        b = start_b2bua(work / "b2bua")
+        load = Load(work, f"127.0.0.1:{b.sip_port}", b.far_port, b.sip_port)
+        try:
+            assert b.proc is not None
+            results["idle_rss_mb"] = round(rss_kb(b.proc.pid)[0] / 1024, 1)
+            results["setup_latency"] = {
+                "b2bua": setup_latency(load, 50, step_s, direct=False),
+                "sipp_to_sipp": setup_latency(load, 50, step_s, direct=True),
+            }
+            print("setup", results["setup_latency"], flush=True)
+            results["cps_ramp"] = cps_ramp(b, load, rates, step_s)
+            results["concurrency"] = concurrency(b, load, work, levels, hold_s=12 if not args.quick else 8)
+            results["rss_hwm_mb"] = round(rss_kb(b.proc.pid)[1] / 1024, 1)
+        finally:
+            b.stop()
+    clean = [s for s in results["cps_ramp"] if not s["failed"] and s["successful"] == s["offered"]]
+    results["summary"] = {
+        "cps_last_clean_step": clean[-1]["rate"] if clean else 0,
+        "setup_p50_p99_ms_at_50cps": [results["setup_latency"]["b2bua"]["p50_ms"],
+                                      results["setup_latency"]["b2bua"]["p99_ms"]],
+        "sipp_to_sipp_p50_p99_ms": [results["setup_latency"]["sipp_to_sipp"]["p50_ms"],
+                                    results["setup_latency"]["sipp_to_sipp"]["p99_ms"]],
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"foundation-{time.strftime('%Y%m%dT%H%M%S')}{'-quick' if args.quick else ''}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"results: {path}")
+    print(json.dumps(results["summary"], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
