@@ -81,26 +81,56 @@ class Load:
             subprocess.Popen[bytes], Path]:
         self.n += 1
         stat = self.work / f"uac{self.n}.stat.csv"
-        args = ["-sf", scenario, self.target, "-i", "127.0.0.2", "-p", str(self.sip_port + 1000 + self.n),
+        self.uac_port = self.sip_port + 1000 + self.n
+        args = ["-sf", scenario, self.target, "-i", "127.0.0.2", "-p", str(self.uac_port),
                 "-mi", "127.0.0.2", "-mp", str(self.sip_port + 3000 + 4 * self.n), "-s", "4930123456",
                 "-key", "caller", "15551230001", "-r", str(rate), "-m", str(calls), "-l", str(limit),
-                "-d", str(hold_ms), "-trace_stat", "-stf", str(stat), "-fd", "1", "-trace_rtt", "-rtt_freq", "1",
-                "-recv_timeout", "10000"]
+                "-d", str(hold_ms), "-trace_stat", "-stf", str(stat), "-fd", "1", "-recv_timeout", "10000"]
         return self._sipp(f"uac{self.n}", args), stat
 
-    def rtts(self, since: float) -> list[float]:
-        out: list[float] = []
-        for f in SCENARIOS.glob("*_rtt.csv"):
-            if f.stat().st_mtime >= since:
-                with f.open() as fh:
-                    for row in csv.reader(fh, delimiter=";"):
-                        if len(row) >= 3 and row[2] == "setup":
-                            try:
-                                out.append(float(row[1]))
-                            except ValueError:
-                                pass
-                f.unlink()
-        return out
+    def next_uac_port(self) -> int:
+        return self.sip_port + 1000 + self.n + 1
+
+
+def setup_times_ms(path: Path, uac_port: int) -> list[float]:
+    """INVITE sent by the trunk SIPp -> its first 200 OK for that INVITE, per Call-ID, from packet times."""
+    sent: dict[bytes, float] = {}
+    out: list[float] = []
+    for pkt in pcap.read(path):
+        data = pkt.payload
+        if pkt.sport == uac_port and data.startswith(b"INVITE "):
+            cid = _call_id(data)
+            if cid and cid not in sent:
+                sent[cid] = pkt.ts
+        elif pkt.dport == uac_port and data.startswith(b"SIP/2.0 200") and b" INVITE\r\n" in data:
+            cid = _call_id(data)
+            if cid in sent:
+                out.append(1000 * (pkt.ts - sent.pop(cid)))
+    return out
+
+
+def _call_id(msg: bytes) -> bytes:
+    for line in msg.split(b"\r\n"):
+        if line[:8].lower() == b"call-id:" or line[:2].lower() == b"i:":
+            return line.split(b":", 1)[1].strip()
+    return b""
+
+
+class SipCapture:
+    """tcpdump of one SIPp's SIP port, on the load CPU."""
+
+    def __init__(self, work: Path, port: int) -> None:
+        self.path = work / f"sip-{port}-{time.monotonic_ns()}.pcap"
+        self.proc = subprocess.Popen(["taskset", "-c", LOAD_CPU, "tcpdump", "-i", "lo", "-n", "-s", "2000", "-B",
+                                      "65536", "-w", str(self.path), f"udp port {port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+    def stop(self) -> Path:
+        time.sleep(0.2)
+        self.proc.send_signal(2)
+        self.proc.wait(10)
+        return self.path
 
 
 def final_stats(stat: Path) -> dict[str, int]:
@@ -131,17 +161,17 @@ def cps_ramp(b: B2bua, load: Load, rates: list[int], step_s: int) -> list[dict[s
         calls = rate * step_s
         far = load.far("uas_cps.xml", calls)
         time.sleep(0.3)
+        cap = SipCapture(load.work, load.next_uac_port())
         c0, t0 = cpu_seconds(b.proc.pid), time.monotonic()
-        since = time.time()
         uac, stat = load.trunk("uac_cps.xml", rate=rate, calls=calls, hold_ms=1000, limit=rate * 4)
         uac.wait(step_s * 4 + 30)
-        stop_process(far, 5)
         c1, t1 = cpu_seconds(b.proc.pid), time.monotonic()
+        stop_process(far, 5)
         st = final_stats(stat)
-        rt = load.rtts(since)
+        rt = setup_times_ms(cap.stop(), load.uac_port)
         step = {"rate": rate, **st, "offered": calls, "b2bua_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 1),
                 "cpu_ms_per_call": round(1000 * (c1 - c0) / max(1, st["successful"]), 3),
-                "setup_p50_ms": pct(rt, 50), "setup_p99_ms": pct(rt, 99)}
+                "setup_p50_ms": _r(pct(rt, 50)), "setup_p99_ms": _r(pct(rt, 99))}
         steps.append(step)
         print("cps", step, flush=True)
         b.wait_idle(30)
@@ -154,7 +184,7 @@ def setup_latency(load: Load, rate: int, seconds: int, direct: bool) -> dict[str
     calls = rate * seconds
     far = load.far("uas_cps.xml", calls)
     time.sleep(0.3)
-    since = time.time()
+    cap = SipCapture(load.work, load.next_uac_port())
     saved = load.target
     if direct:
         load.target = f"127.0.0.3:{load.far_port}"
@@ -162,9 +192,13 @@ def setup_latency(load: Load, rate: int, seconds: int, direct: bool) -> dict[str
     load.target = saved
     uac.wait(seconds * 3 + 30)
     stop_process(far, 5)
-    rt = load.rtts(since)
-    return {"rate": rate, "calls": calls, **final_stats(stat), "p50_ms": pct(rt, 50), "p99_ms": pct(rt, 99),
-            "mean_ms": round(statistics.fmean(rt), 3) if rt else None}
+    rt = setup_times_ms(cap.stop(), load.uac_port)
+    return {"rate": rate, "calls": calls, **final_stats(stat), "measured": len(rt), "p50_ms": _r(pct(rt, 50)),
+            "p99_ms": _r(pct(rt, 99)), "mean_ms": _r(statistics.fmean(rt)) if rt else None}
+
+
+def _r(x: float) -> float:
+    return round(x, 3)
 
 
 def audible_share(path: Path) -> tuple[float, int]:
@@ -176,8 +210,10 @@ def audible_share(path: Path) -> tuple[float, int]:
         if r is None or r.pt != 0:
             continue
         total += 1
-        energy = sum(abs(table[x]) for x in r.payload[::8])
-        if energy > 20 * 2000:  # the tone's amplitude is 8000; silence decodes to ~0
+        # stride 7: coprime with the 8-sample period of 1000 Hz at 8 kHz, so every phase is sampled
+        sampled = r.payload[::7]
+        energy = sum(abs(table[x]) for x in sampled)
+        if energy > len(sampled) * 2000:  # the tone's amplitude is 8000 (mean |x| ~5100); silence ~0
             loud += 1
     return (loud / total if total else 0.0), total
 
@@ -208,6 +244,8 @@ def concurrency(b: B2bua, load: Load, work: Path, levels: list[int], hold_s: int
         uac.wait(hold_s + 60)
         stop_process(far, 10)
         share, frames = audible_share(cap)
+        if os.environ.get("BENCH_KEEP_PCAP"):
+            shutil.copy(cap, Path("/tmp") / cap.name)
         cap.unlink(missing_ok=True)
         st = final_stats(stat)
         row = {"calls": level, "active_during_window": active, **st,
