@@ -174,10 +174,22 @@ def cps_ramp(b: B2bua, load: Load, rates: list[int], step_s: int) -> list[dict[s
                 "setup_p50_ms": _r(pct(rt, 50)), "setup_p99_ms": _r(pct(rt, 99))}
         steps.append(step)
         print("cps", step, flush=True)
-        b.wait_idle(30)
-        if st["failed"] or st["successful"] < calls:
+        overloaded = bool(st["failed"] or st["successful"] < calls)
+        # calls the load tool abandoned are cleared by SIP timers (ACK wait, BYE retransmission: ~32 s each)
+        step["clear_s"] = settle(b, 120 if overloaded else 30)
+        if overloaded:
             break
     return steps
+
+
+def settle(b: B2bua, timeout: float) -> float | None:
+    """Seconds until no call and no leg is left, or None if some were still there after ``timeout``."""
+    t0 = time.monotonic()
+    try:
+        b.wait_idle(timeout)
+    except AssertionError:
+        return None
+    return round(time.monotonic() - t0, 1)
 
 
 def setup_latency(load: Load, rate: int, seconds: int, direct: bool) -> dict[str, Any]:
@@ -256,8 +268,8 @@ def concurrency(b: B2bua, load: Load, work: Path, levels: list[int], hold_s: int
                "frames_to_far_end_in_window": frames, "expected_frames": int(level * 50 * window),
                "audible_share": round(share, 4)}
         out.append(row)
+        row["clear_s"] = settle(b, 120)
         print("concurrency", row, flush=True)
-        b.wait_idle(60)
     return out
 
 

@@ -9,141 +9,40 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
 
-Role = Literal["a", "b"]
+from b2bua.calls.events import (
+    Action,
+    Answer,
+    Answered,
+    CancelTimer,
+    Dtmf,
+    Ended,
+    Event,
+    Finished,
+    Hangup,
+    HoldChanged,
+    Link,
+    PlaceCall,
+    Progress,
+    Respond,
+    Role,
+    SendDtmf,
+    SetHold,
+    StartTimer,
+    Terminate,
+    TimerFired,
+    reason_header,
+)
+
+__all__ = [
+    "Action", "Answer", "Answered", "BridgeCall", "CancelTimer", "Dtmf", "Ended", "Event", "Finished", "Hangup",
+    "HoldChanged", "Link", "PlaceCall", "Progress", "Respond", "Role", "SendDtmf", "SetHold", "StartTimer",
+    "State", "Terminate", "TimerFired", "failure_code_for_a", "other",
+]
 
 
 def other(role: Role) -> Role:
     return "b" if role == "a" else "a"
-
-
-# ---------------------------------------------------------------------------------------------- events
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """B sent a provisional response (180/183); ``early_media`` once its early SDP is active."""
-
-    role: Role
-    code: int
-    early_media: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Answered:
-    role: Role
-
-
-@dataclass(frozen=True, slots=True)
-class Ended:
-    """The leg is gone (BYE, CANCEL, final failure). ``code`` is the SIP status pjsua reported."""
-
-    role: Role
-    code: int
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class HoldChanged:
-    """The remote end of ``role`` put us on hold (sendonly/inactive) or took us off it."""
-
-    role: Role
-    held: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Dtmf:
-    role: Role
-    digit: str
-    duration_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFired:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Terminate:
-    """Operator/API/shutdown asks the call to end."""
-
-    cause: str = "terminated"
-
-
-Event = Progress | Answered | Ended | HoldChanged | Dtmf | TimerFired | Terminate
-
-
-# --------------------------------------------------------------------------------------------- actions
-@dataclass(frozen=True, slots=True)
-class PlaceCall:
-    role: Role
-    uri: str
-    from_uri: str
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Respond:
-    """Provisional (1xx) or failure final (>=300) response on an unanswered inbound leg."""
-
-    role: Role
-    code: int
-    reason: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    role: Role
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """Join the two legs' media in the bridge (applied whenever both have active audio)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hangup:
-    """End a leg: CANCEL if it is an unanswered outbound leg, BYE if answered."""
-
-    role: Role
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SetHold:
-    role: Role
-    held: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SendDtmf:
-    role: Role
-    digit: str
-    duration_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class StartTimer:
-    name: str
-    delay_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class CancelTimer:
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """Terminal: the call is over; ``outcome`` is a metrics label, ``code`` the final status toward A."""
-
-    outcome: str
-    code: int
-    answered_at: float | None
-    ended_at: float
-
-
-Action = PlaceCall | Respond | Answer | Link | Hangup | SetHold | SendDtmf | StartTimer | CancelTimer | Finished
 
 
 class State(enum.Enum):
@@ -300,7 +199,7 @@ class BridgeCall:
         if self.live["b"]:
             actions.append(Hangup("b", reason))
         if self.live["a"]:
-            actions.append(Respond("a", code, headers=(("Reason", f'SIP;cause={code};text="{reason}"'),)))
+            actions.append(Respond("a", code, headers=reason_header(code, reason)))
             # A's leg ends with that final response; pjsua reports it as DISCONNECTED, which we also await
         return actions + self._maybe_finish(now)
 

@@ -87,6 +87,8 @@ class TrunkSettings(_Section):
     host: str = ""
     port: Port = 5060
     transport: Literal["udp"] = "udp"
+    class_of_service: str = Field("", description="dialling rules for calls from this trunk that are routed "
+                                                  "out again; empty: none (a trusted peer)")
 
     @field_validator("inbound_acl")
     @classmethod
@@ -115,6 +117,44 @@ class RouteSettings(_Section):
         return v
 
 
+class TelecommuterSettings(_Section):
+    home_country: str = Field("DE", pattern=r"^[A-Za-z]{2}$", description="ISO 3166 region for national numbers")
+    internal_pattern: str = Field("[0-9]{2,6}", description="regex: what counts as an internal extension")
+    callback_presentation: str = Field("", description="number shown to the user on callback legs; "
+                                                       "empty: the user's business number")
+    default_class_of_service: str = "standard"
+    user_answer_timeout_s: float = Field(30.0, gt=0, le=300)
+    confirm_timeout_s: float = Field(15.0, gt=0, le=120)
+    failure_tone_s: float = Field(3.0, ge=0, le=30)
+    test_call_confirmation_s: float = Field(3.0, gt=0, le=30)
+
+    @field_validator("internal_pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {e}") from e
+        return v
+
+
+Category = Literal["internal", "national", "mobile", "international", "premium", "emergency"]
+
+
+class ClassOfServiceSettings(_Section):
+    allow: list[Category] = Field(default_factory=lambda: list[Category](["internal", "national", "mobile"]))
+    blocked_prefixes: list[Annotated[str, Field(pattern=r"^\+?[0-9]+$")]] = Field(default_factory=list)
+    max_concurrent_calls: int = Field(2, ge=1, le=100)
+    max_calls_per_minute: int = Field(10, ge=1, le=10000)
+
+
+def _default_cos() -> dict[str, ClassOfServiceSettings]:
+    return {
+        "standard": ClassOfServiceSettings(),
+        "international": ClassOfServiceSettings(allow=["internal", "national", "mobile", "international"]),
+    }
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="B2BUA_", env_nested_delimiter="__", extra="forbid", frozen=True, populate_by_name=True
@@ -127,6 +167,9 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     trunks: list[TrunkSettings] = Field(default_factory=list)
     routes: list[RouteSettings] = Field(default_factory=list)
+    telecommuter: TelecommuterSettings = TelecommuterSettings()
+    classes_of_service: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], ClassOfServiceSettings] = Field(
+        default_factory=_default_cos)
 
     @classmethod
     def settings_customise_sources(
@@ -154,6 +197,12 @@ class Settings(BaseSettings):
             for f in r.from_trunks:
                 if f not in names:
                     raise ValueError(f"routes[{i}].from_trunks: no trunk named {f!r}")
+        for i, t in enumerate(self.trunks):
+            if t.class_of_service and t.class_of_service not in self.classes_of_service:
+                raise ValueError(f"trunks[{i}].class_of_service: no class of service {t.class_of_service!r}")
+        if self.telecommuter.default_class_of_service not in self.classes_of_service:
+            raise ValueError(f"telecommuter.default_class_of_service: no class of service "
+                             f"{self.telecommuter.default_class_of_service!r}")
         return self
 
 

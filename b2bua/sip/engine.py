@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pjsua2 as pj
 
+from b2bua.media.tones import TONES
 from b2bua.sip import message
 from b2bua.sip.types import (
     Admit,
@@ -115,6 +116,8 @@ class _Leg(pj.Call):  # type: ignore[misc]
         self.silent = False  # rejected at screening: the app never heard of it
         self.ended = False
         self.media_seen: tuple[bool, bool] | None = None
+        self.tone: pj.ToneGenerator | None = None
+        self.tone_name = ""  # wanted tone; started once the leg has audio
 
     def onCallState(self, prm: Any) -> None:
         self.eng._guard("onCallState", self.eng._on_state, self)
@@ -206,6 +209,12 @@ class SipEngine:
 
     def send_dtmf(self, leg_id: str, digits: str, duration_ms: int = 160) -> concurrent.futures.Future[None]:
         return self.submit(lambda: self._send_dtmf(leg_id, digits, duration_ms))
+
+    def play_tone(self, leg_id: str, name: str) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._play_tone(leg_id, name))
+
+    def stop_tone(self, leg_id: str) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._stop_tone(leg_id))
 
     def leg_ids(self) -> concurrent.futures.Future[list[str]]:
         return self.submit(lambda: [k for k, v in self._legs.items() if not v.ended])
@@ -384,6 +393,7 @@ class SipEngine:
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED and not leg.ended:
             leg.ended = True
             self._unlink(leg)
+            self._drop_tone(leg)
             self._reap.append(leg.leg_id)
             if not leg.silent:
                 self._emit(LegEnded(leg.leg_id, int(ci.lastStatusCode), str(ci.lastReason)))
@@ -403,6 +413,8 @@ class SipEngine:
                 remote_hold = mi.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
             break
         self._connect(leg)
+        if leg.tone_name and leg.audio is not None:
+            self._start_tone(leg)
         seen = (active, remote_hold)
         if seen != leg.media_seen and not leg.silent:
             leg.media_seen = seen
@@ -461,6 +473,45 @@ class SipEngine:
             return
         leg.audio.startTransmit(peer.audio)
         peer.audio.startTransmit(leg.audio)
+
+    def _play_tone(self, leg_id: str, name: str) -> None:
+        leg = self._leg(leg_id)
+        if leg is None:
+            return
+        if name not in TONES:
+            raise ValueError(f"unknown tone {name!r}")
+        leg.tone_name = name
+        if leg.audio is not None:
+            self._start_tone(leg)
+
+    def _start_tone(self, leg: _Leg) -> None:
+        if leg.tone is None:
+            leg.tone = pj.ToneGenerator()
+            leg.tone.createToneGenerator(8000, 1)
+        vec = pj.ToneDescVector()
+        for seg in TONES[leg.tone_name]:
+            td = pj.ToneDesc()
+            td.freq1, td.freq2, td.on_msec, td.off_msec, td.volume = seg.freq1, seg.freq2, seg.on_ms, seg.off_ms, 0
+            vec.append(td)
+        leg.tone.play(vec, True)
+        assert leg.audio is not None
+        leg.tone.startTransmit(leg.audio)
+
+    def _stop_tone(self, leg_id: str) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None:
+            return
+        leg.tone_name = ""
+        if leg.tone is not None:
+            leg.tone.stop()
+            if leg.audio is not None:
+                leg.tone.stopTransmit(leg.audio)
+
+    def _drop_tone(self, leg: _Leg) -> None:
+        if leg.tone is not None:
+            leg.tone.stop()
+            leg.tone = None  # the wrapper's destructor removes its conference port, here in the SIP thread
+        leg.tone_name = ""
 
     def _unlink(self, leg: _Leg) -> None:
         peer = self._legs.get(leg.peer) if leg.peer else None

@@ -1,0 +1,174 @@
+"""The vocabulary shared by every call state machine: leg-neutral events in, actions out.
+
+A role names a leg within one call ("a"/"b" for trunk calls, "user"/"target" for callbacks); the runner maps
+roles to engine leg ids. Machines never see SIP, sockets or time sources: the runner passes ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Role = str
+Headers = tuple[tuple[str, str], ...]
+
+
+# ---------------------------------------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """An outbound leg got a provisional response (180/183); ``early_media`` once its early SDP is active."""
+
+    role: Role
+    code: int
+    early_media: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The leg is gone (BYE, CANCEL, final failure). ``code`` is the SIP status pjsua reported."""
+
+    role: Role
+    code: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChanged:
+    """The remote end of ``role`` put us on hold (sendonly/inactive) or took us off it."""
+
+    role: Role
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Dtmf:
+    role: Role
+    digit: str
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Terminate:
+    """Operator/API/shutdown asks the call to end."""
+
+    cause: str = "terminated"
+
+
+Event = Progress | Answered | Ended | HoldChanged | Dtmf | TimerFired | Terminate
+
+
+# --------------------------------------------------------------------------------------------- actions
+@dataclass(frozen=True, slots=True)
+class PlaceCall:
+    role: Role
+    uri: str
+    from_uri: str
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Respond:
+    """Provisional (1xx) or failure final (>=300) response on an unanswered inbound leg."""
+
+    role: Role
+    code: int
+    reason: str = ""
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Join two legs' media (applied whenever both have active audio). Default: the trunk pair a/b."""
+
+    first: Role = "a"
+    second: Role = "b"
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """End a leg: CANCEL if it is an unanswered outbound leg, BYE if answered."""
+
+    role: Role
+    reason: str = ""
+    headers: Headers = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SetHold:
+    role: Role
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SendDtmf:
+    role: Role
+    digit: str
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlayTone:
+    """Play a named tone (see b2bua.media.tones) to the leg, replacing whatever tone it was hearing."""
+
+    role: Role
+    tone: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopTone:
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    name: str
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """A state change worth telling the user's event stream (and logs) about."""
+
+    state: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Terminal: the call is over; ``outcome`` is a metrics label, ``code`` the final status."""
+
+    outcome: str
+    code: int
+    answered_at: float | None
+    ended_at: float
+
+
+Action = (
+    PlaceCall | Respond | Answer | Link | Hangup | SetHold | SendDtmf | PlayTone | StopTone | StartTimer
+    | CancelTimer | Notify | Finished
+)
+
+
+def reason_header(code: int, text: str) -> Headers:
+    return (("Reason", f'SIP;cause={code};text="{text}"'),)

@@ -1,0 +1,1 @@
+"""Telecommuter domain: users, modes, dialling rules. No pjsua2 here."""
