@@ -16,13 +16,16 @@ import uvicorn
 
 from b2bua import __version__
 from b2bua.callcontrol import ActiveCall, AdmissionGate, CallControl
-from b2bua.calls import bridge as br
+from b2bua.calls.events import Finished, Notify
 from b2bua.calls.routing import Router
+from b2bua.eventbus import EventBus
 from b2bua.ops import logging as blog
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings
 from b2bua.sip.types import EngineEvent
 from b2bua.store.sqlite import Store
+from b2bua.telecommuter.dialplan import ClassOfService
+from b2bua.telecommuter.service import Presentation, TelecommuterService
 
 # pjsip log levels -> structlog methods
 # legs kept back from PJSUA_MAX_CALLS for announcements, test calls and races between count and create
@@ -75,19 +78,48 @@ async def serve(settings: Settings, config_path: str) -> int:
     router = Router(settings.trunks, settings.routes)
     gate = AdmissionGate(0)  # opened once the build's limits are known
 
-    def on_finished(call: ActiveCall, fin: br.Finished) -> None:
+    bus = EventBus()
+    service: TelecommuterService | None = None  # set below; the hooks run only once calls exist
+
+    def on_finished(call: ActiveCall, fin: Finished) -> None:
+        info = call.info
+        user = store.get_user(call.user_id) if call.user_id else None
         store.add_cdr({
-            "id": call.id, "sip_call_id": call.invite.sip_call_id, "caller": call.invite.from_user,
-            "called": call.invite.called, "trunk_in": call.trunk_in, "trunk_out": call.trunk_out,
+            "id": call.id, "sip_call_id": info.get("sip_call_id", ""), "kind": call.kind, "user_id": call.user_id,
+            "caller": info.get("caller") or (user.business_number if user else ""),
+            "called": info.get("called") or info.get("target") or info.get("user_number", ""),
+            "trunk_in": info.get("trunk_in", ""), "trunk_out": info.get("trunk_out", ""),
             "outcome": fin.outcome, "final_code": fin.code, "started_at": call.created,
             "duration_s": (fin.ended_at - fin.answered_at) if fin.answered_at is not None else 0.0,
         })
 
+    def on_notify(call: ActiveCall, n: Notify) -> None:
+        metrics.user_events.labels(call.kind, n.state).inc()
+        if not call.user_id:
+            return
+        kind = "test-call" if call.kind == "test" else "call"
+        bus.publish(call.user_id, kind, {"call_id": call.id, "state": n.state, **n.detail})
+        if call.kind == "test" and n.detail.get("status") == "done" and service is not None:
+            service.record_test_result(call.user_id, str(n.detail.get("result", "")))
+
     sip = settings.sip
+    tc = settings.telecommuter
+    classes = {name: ClassOfService(name, frozenset(c.allow), tuple(c.blocked_prefixes), c.max_concurrent_calls,
+                                    c.max_calls_per_minute) for name, c in settings.classes_of_service.items()}
+    trunk_cos = {t.name: t.class_of_service for t in settings.trunks if t.class_of_service}
+
+    def transit_check(trunk: str, called: str) -> tuple[str, str] | None:
+        cos = trunk_cos.get(trunk)
+        return None if cos is None or service is None else service.transit_refusal(cos, called)
+
+    our_host = sip.public_host or sip.listen_ip
     calls = CallControl(
-        router, gate, metrics, our_host=sip.public_host or sip.listen_ip,
+        router, gate, metrics, our_host=our_host,
         no_answer_timeout_s=sip.no_answer_timeout_s, retry_after_s=sip.retry_after_s, on_finished=on_finished,
+        on_notify=on_notify, transit_check=transit_check,
     )
+    service = TelecommuterService(tc, classes, store, calls, gate, router, metrics,
+                                  Presentation(our_host, tc.callback_presentation), sip.no_answer_timeout_s)
 
     def pj_log(level: int, msg: str) -> None:
         getattr(pjlog, _PJ_LEVEL.get(level, "debug"))(msg)
@@ -137,10 +169,10 @@ async def serve(settings: Settings, config_path: str) -> int:
                 "turns": engine.turns}
 
     app = create_app(admin_token=token, calls=calls, gate=gate, metrics=metrics, limits=limits, store=store,
-                     engine_health=engine_health)
+                     service=service, bus=bus, engine_health=engine_health)
     server = _QuietServer(uvicorn.Config(
         app, host=settings.http.listen_ip, port=settings.http.port, log_level="warning", access_log=False,
-        lifespan="off",
+        lifespan="off", timeout_graceful_shutdown=3,
     ))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -163,6 +195,7 @@ async def serve(settings: Settings, config_path: str) -> int:
     if not await calls.wait_idle(2.0):
         calls.terminate_all("service shutting down")
         await calls.wait_idle(5.0)
+    bus.close()  # ends the live event streams, which would otherwise hold the HTTP server open
     server.should_exit = True
     stop_wait.cancel()
     await asyncio.gather(http_task, return_exceptions=True)

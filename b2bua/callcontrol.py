@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from b2bua.calls import bridge as br
+from b2bua.calls import events as ev
 from b2bua.calls.routing import Router
 from b2bua.ops import logging as blog
 from b2bua.ops.metrics import Metrics
@@ -47,6 +48,19 @@ class Engine(Protocol):
     def link(self, a: str, b: str) -> concurrent.futures.Future[None]: ...
     def set_hold(self, leg_id: str, held: bool) -> concurrent.futures.Future[None]: ...
     def send_dtmf(self, leg_id: str, digits: str, duration_ms: int = ...) -> concurrent.futures.Future[None]: ...
+    def play_tone(self, leg_id: str, name: str) -> concurrent.futures.Future[None]: ...
+    def stop_tone(self, leg_id: str) -> concurrent.futures.Future[None]: ...
+
+
+class Machine(Protocol):
+    """What every call state machine offers the runner."""
+
+    answered_at: float | None
+
+    @property
+    def done(self) -> bool: ...
+    def start(self, now: float) -> list[ev.Action]: ...
+    def handle(self, event: ev.Event, now: float) -> list[ev.Action]: ...
 
 
 class AdmissionGate:
@@ -77,26 +91,27 @@ class AdmissionGate:
 @dataclass
 class ActiveCall:
     id: str
-    invite: InboundInvite
-    trunk_in: str
-    trunk_out: str
-    legs: dict[str, str]  # role -> leg id
-    machine: br.BridgeCall
+    kind: str  # "trunk", "callback" or "test"
+    machine: Machine
+    legs: dict[str, str]  # role -> engine leg id, filled as legs are placed
     created: float  # wall clock, for the API
+    user_id: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+    invite: InboundInvite | None = None
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
-    b_answered_at: float | None = None
     log: Any = None
+    last_notify: str = ""
 
     def summary(self) -> dict[str, Any]:
+        state = getattr(self.machine, "state", "")
         return {
             "id": self.id,
-            "state": self.machine.state.value,
-            "caller": self.invite.from_user,
-            "called": self.invite.called,
-            "trunk_in": self.trunk_in,
-            "trunk_out": self.trunk_out,
+            "kind": self.kind,
+            "user_id": self.user_id or None,
+            "state": getattr(state, "value", state),
+            "status": self.last_notify or None,
+            **self.info,
             "legs": dict(self.legs),
-            "sip_call_id": self.invite.sip_call_id,
             "started": self.created,
             "answered": self.machine.answered_at is not None,
         }
@@ -112,7 +127,9 @@ class CallControl:
         our_host: str,
         no_answer_timeout_s: float,
         retry_after_s: int,
-        on_finished: Callable[[ActiveCall, br.Finished], None] | None = None,
+        on_finished: Callable[[ActiveCall, ev.Finished], None] | None = None,
+        on_notify: Callable[[ActiveCall, ev.Notify], None] | None = None,
+        transit_check: Callable[[str, str], tuple[str, str] | None] | None = None,
     ) -> None:
         self.router = router
         self.gate = gate
@@ -121,6 +138,8 @@ class CallControl:
         self.no_answer_timeout_s = no_answer_timeout_s
         self.retry_after_s = retry_after_s
         self.on_finished = on_finished
+        self.on_notify = on_notify
+        self.transit_check = transit_check
         self.engine: Engine | None = None
         self.calls: dict[str, ActiveCall] = {}
         self._by_leg: dict[str, tuple[ActiveCall, br.Role]] = {}
@@ -138,6 +157,11 @@ class CallControl:
         route = self.router.route(inv.called, trunk)
         if route is None:
             return Reject(404, "no-route")
+        if self.transit_check is not None:
+            refused = self.transit_check(trunk, inv.called)
+            if refused is not None:
+                rule, text = refused
+                return Reject(403, f"dialling-rule:{rule}", (("Reason", f'SIP;cause=403;text="{text}"'),))
         if not self.gate.try_admit():
             return Reject(503, "over-capacity", (("Retry-After", str(self.retry_after_s)),))
         return Admit(trunk, route.uri, route.trunk)
@@ -184,17 +208,36 @@ class CallControl:
         from_uri = f'"{display}" <sip:{user}@{self.our_host}>' if display else f"<sip:{user}@{self.our_host}>"
         headers = tuple((n, v) for n in _PASSED_HEADERS if (v := message.header(inv.headers, n)) is not None)
         machine = br.BridgeCall(admit.target_uri, from_uri, self.no_answer_timeout_s, headers)
-        call = ActiveCall(call_id, inv, admit.trunk, admit.target_trunk, {"a": inv.leg_id, "b": b_leg}, machine,
-                          time.time())
+        info = {"caller": inv.from_user, "called": inv.called, "trunk_in": admit.trunk,
+                "trunk_out": admit.target_trunk, "sip_call_id": inv.sip_call_id}
+        call = ActiveCall(call_id, "trunk", machine, {"a": inv.leg_id, "b": b_leg}, time.time(), info=info,
+                          invite=inv)
         call.log = self._log.bind(call_id=call_id, sip_call_id=inv.sip_call_id, a_leg=inv.leg_id, b_leg=b_leg)
-        self.calls[call_id] = call
-        self._by_leg[inv.leg_id] = (call, "a")
-        self._by_leg[b_leg] = (call, "b")
-        self._idle.clear()
-        self.metrics.active_calls.set(len(self.calls))
+        self._register(call)
         call.log.info("call in", caller=inv.from_user, called=inv.called, trunk=admit.trunk, src=inv.src_ip,
                       target=admit.target_uri)
         self._apply(call, machine.start(now), now)
+
+    def start_machine(self, kind: str, machine: Machine, *, user_id: str = "",
+                      info: dict[str, Any] | None = None) -> ActiveCall:
+        """Run a call the API asked for (callback, test call). The caller already passed admission."""
+        call = ActiveCall(uuid.uuid4().hex[:16], kind, machine, {}, time.time(), user_id=user_id, info=info or {})
+        call.log = self._log.bind(call_id=call.id, kind=kind, user_id=user_id)
+        self._register(call)
+        call.log.info("call start", **(info or {}))
+        now = time.monotonic()
+        self._apply(call, machine.start(now), now)
+        return call
+
+    def _register(self, call: ActiveCall) -> None:
+        self.calls[call.id] = call
+        for role, leg in call.legs.items():
+            self._by_leg[leg] = (call, role)
+        self._idle.clear()
+        self.metrics.active_calls.set(len(self.calls))
+
+    def calls_of(self, user_id: str, kind: str | None = None) -> list[ActiveCall]:
+        return [c for c in self.calls.values() if c.user_id == user_id and (kind is None or c.kind == kind)]
 
     def _media(self, ev: LegMedia, now: float) -> None:
         entry = self._by_leg.get(ev.leg_id)
@@ -207,7 +250,7 @@ class CallControl:
         elif ev.active:
             self._feed(ev.leg_id, lambda r: br.HoldChanged(r, ev.remote_hold), now)
 
-    def _feed(self, leg_id: str, make: Callable[[br.Role], br.Event], now: float) -> None:
+    def _feed(self, leg_id: str, make: Callable[[ev.Role], ev.Event], now: float) -> None:
         entry = self._by_leg.get(leg_id)
         if entry is None:
             return
@@ -234,37 +277,58 @@ class CallControl:
             return False
 
     # ------------------------------------------------------------------------ actions
-    def _apply(self, call: ActiveCall, actions: list[br.Action], now: float) -> None:
+    def _apply(self, call: ActiveCall, actions: list[ev.Action], now: float) -> None:
         eng = self.engine
         assert eng is not None
-        a, b = call.legs["a"], call.legs["b"]
         for act in actions:
             match act:
-                case br.PlaceCall():
-                    fut = eng.make_call(b, act.uri, act.from_uri, act.headers)
-                    fut.add_done_callback(self._forwarded(call.invite.received_at))
-                case br.Link():
-                    self._watch(call, eng.link(a, b), "link")
-                case br.Respond():
+                case ev.PlaceCall():
+                    leg = call.legs.get(act.role) or eng.new_leg_id()
+                    call.legs[act.role] = leg
+                    self._by_leg[leg] = (call, act.role)
+                    fut = eng.make_call(leg, act.uri, act.from_uri, act.headers)
+                    if call.invite is not None:
+                        fut.add_done_callback(self._forwarded(call.invite.received_at))
+                    self._watch(call, fut, "make_call")
+                case ev.Link():
+                    a, b = call.legs.get(act.first), call.legs.get(act.second)
+                    if a and b:
+                        self._watch(call, eng.link(a, b), "link")
+                case ev.Respond():
                     self._watch(call, eng.respond(call.legs[act.role], act.code, act.headers), "respond")
-                case br.Answer():
+                case ev.Answer():
                     self._watch(call, eng.respond(call.legs[act.role], 200), "answer")
                     self.metrics.answer_relay.observe(time.monotonic() - now)
-                case br.Hangup():
-                    self._watch(call, eng.hangup(call.legs[act.role]), "hangup")
-                case br.SetHold():
+                case ev.Hangup():
+                    if act.role in call.legs:
+                        self._watch(call, eng.hangup(call.legs[act.role], act.headers), "hangup")
+                case ev.SetHold():
                     self._watch(call, eng.set_hold(call.legs[act.role], act.held), "hold")
                     call.log.info("hold" if act.held else "unhold", toward=act.role)
-                case br.SendDtmf():
+                case ev.SendDtmf():
                     self._watch(call, eng.send_dtmf(call.legs[act.role], act.digit, act.duration_ms), "dtmf")
-                case br.StartTimer():
+                case ev.PlayTone():
+                    if act.role in call.legs:
+                        self._watch(call, eng.play_tone(call.legs[act.role], act.tone), "play_tone")
+                case ev.StopTone():
+                    if act.role in call.legs:
+                        self._watch(call, eng.stop_tone(call.legs[act.role]), "stop_tone")
+                case ev.StartTimer():
                     loop = asyncio.get_running_loop()
+                    old = call.timers.pop(act.name, None)
+                    if old is not None:
+                        old.cancel()
                     call.timers[act.name] = loop.call_later(act.delay_s, self._timer, call, act.name)
-                case br.CancelTimer():
+                case ev.CancelTimer():
                     h = call.timers.pop(act.name, None)
                     if h is not None:
                         h.cancel()
-                case br.Finished():
+                case ev.Notify():
+                    call.last_notify = act.state
+                    call.log.info("call state", state=act.state, **act.detail)
+                    if self.on_notify is not None:
+                        self.on_notify(call, act)
+                case ev.Finished():
                     self._finished(call, act)
 
     def _forwarded(self, received_at: float) -> Callable[[concurrent.futures.Future[None]], None]:
@@ -288,7 +352,7 @@ class CallControl:
 
         fut.add_done_callback(done)
 
-    def _finished(self, call: ActiveCall, fin: br.Finished) -> None:
+    def _finished(self, call: ActiveCall, fin: ev.Finished) -> None:
         for h in call.timers.values():
             h.cancel()
         call.timers.clear()

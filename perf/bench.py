@@ -169,7 +169,8 @@ def cps_ramp(b: B2bua, load: Load, rates: list[int], step_s: int) -> list[dict[s
         stop_process(far, 5)
         st = final_stats(stat)
         rt = setup_times_ms(cap.stop(), load.uac_port)
-        step: dict[str, Any] = {"rate": rate, **st, "offered": calls, "b2bua_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 1),
+        step: dict[str, Any] = {
+                "rate": rate, **st, "offered": calls, "b2bua_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 1),
                 "cpu_ms_per_call": round(1000 * (c1 - c0) / max(1, st["successful"]), 3),
                 "setup_p50_ms": _r(pct(rt, 50)), "setup_p99_ms": _r(pct(rt, 99))}
         steps.append(step)

@@ -62,8 +62,7 @@ def goertzel_power(samples: Sequence[int], freq_hz: float, rate: int = 8000) -> 
     n = len(samples)
     if n == 0:
         return 0.0
-    k = round(n * freq_hz / rate)
-    w = 2 * math.pi * k / n
+    w = 2 * math.pi * freq_hz / rate  # the exact frequency, not the nearest DFT bin (425 Hz sits between bins)
     coeff = 2 * math.cos(w)
     s1 = s2 = 0.0
     for x in samples:

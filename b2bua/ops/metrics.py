@@ -28,6 +28,11 @@ class Metrics:
             "b2bua_call_answer_relay_seconds", "B leg answered -> 200 OK sent on A",
             buckets=_SETUP_BUCKETS, registry=r,
         )
+        self.dialling_refused = Counter(
+            "b2bua_dialling_refused", "call requests refused by the dialling rules", ["kind", "rule"], registry=r,
+        )
+        self.user_events = Counter("b2bua_user_call_events", "telecommuter call state changes", ["kind", "state"],
+                                   registry=r)
         self.limit = Gauge("b2bua_limit", "limits of the loaded pjsua2 build and admission", ["limit"],
                            registry=r)
         self.engine_up = Gauge("b2bua_engine_up", "1 while the SIP thread is turning", registry=r)

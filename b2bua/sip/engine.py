@@ -91,6 +91,14 @@ def _pj_version() -> str:
     return "unknown"
 
 
+class EngineCommandError(RuntimeError):
+    """A pjsua2 call made for a command failed."""
+
+    def __init__(self, status: int, reason: str, title: str) -> None:
+        super().__init__(f"{title}: {reason} (status {status})")
+        self.status = status
+
+
 class _LogWriter(pj.LogWriter):  # type: ignore[misc]
     def __init__(self, sink: Callable[[int, str], None]) -> None:
         super().__init__()
@@ -302,6 +310,8 @@ class SipEngine:
                 continue
             try:
                 fut.set_result(fn())
+            except pj.Error as e:  # SWIG's proxy says nothing useful: keep the status and reason
+                fut.set_exception(EngineCommandError(int(e.status), str(e.reason), str(e.title)))
             except BaseException as e:
                 fut.set_exception(e)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from b2bua.media import g711, pcap
 
-CANDIDATES = (400.0, 697.0, 1000.0, 1209.0, 1336.0, 1700.0, 2000.0)
+CANDIDATES = (425.0, 697.0, 1000.0, 1209.0, 1336.0, 1700.0, 2000.0)
 
 
 def streams(path: Path, src_ip: str, dst_ip: str, min_port: int = 1024) -> dict[tuple[int, int], list[bytes]]:

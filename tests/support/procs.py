@@ -54,6 +54,8 @@ class B2bua:
     no_answer_timeout_s: float = 5.0
     token: str = "test-admin-token"
     env: dict[str, str] = field(default_factory=dict)
+    routes_before: str = ""  # [[routes]] tried before the catch-all route to the far end
+    trunk_cos: str = ""  # class of service for calls from the carrier trunk routed out again
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -104,6 +106,14 @@ name = "carrier"
 inbound_acl = ["127.0.0.2/32"]
 host = "127.0.0.3"
 port = {self.far_port}
+class_of_service = "{self.trunk_cos}"
+
+[[trunks]]
+name = "mobile"
+host = "127.0.0.4"
+port = {self.far_port}
+
+{self.routes_before}
 
 [[routes]]
 pattern = "[0-9+]+"
@@ -283,9 +293,10 @@ class Sipp:
 
 
 def uas(b: B2bua, scenario: str, *, calls: int = 1, hold_ms: int = 0, name: str = "uas",
-        extra: Sequence[str] = ()) -> Sipp:
+        extra: Sequence[str] = (), ip: str = "127.0.0.3") -> Sipp:
+    """A far-end SIPp on ``ip`` (127.0.0.3: the carrier trunk; 127.0.0.4: the mobile trunk)."""
     return Sipp(b.workdir, name, scenario, [
-        "-i", "127.0.0.3", "-p", str(b.far_port), "-mi", "127.0.0.3", "-mp", str(b.far_port + 2000),
+        "-i", ip, "-p", str(b.far_port), "-mi", ip, "-mp", str(b.far_port + 2000),
         "-m", str(calls), "-d", str(hold_ms), *extra]).start()
 
 
