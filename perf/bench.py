@@ -143,8 +143,25 @@ def final_stats(stat: Path) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------------------------ benchmarks
+BENCH_CONFIG = """
+[telecommuter]
+home_country = "DE"
+default_class_of_service = "bench"
+[classes_of_service.bench]
+allow = ["national", "mobile"]
+max_concurrent_calls = 100
+max_calls_per_minute = 10000
+"""
+MOBILE_ROUTE = """
+[[routes]]
+pattern = "\\\\+49171.*"
+trunk = "mobile"
+"""
+
+
 def start_b2bua(work: Path, ceiling: int = 0) -> B2bua:
-    b = B2bua(work, block=90, max_bridged_calls=ceiling, no_answer_timeout_s=30)
+    b = B2bua(work, block=90, max_bridged_calls=ceiling, no_answer_timeout_s=30, extra_config=BENCH_CONFIG,
+              routes_before=MOBILE_ROUTE)
     b.start()
     assert b.proc is not None
     subprocess.run(["taskset", "-pc", B2BUA_CPU, str(b.proc.pid)], check=True, capture_output=True)
@@ -212,6 +229,45 @@ def setup_latency(load: Load, rate: int, seconds: int, direct: bool) -> dict[str
 
 def _r(x: float) -> float:
     return round(x, 3)
+
+
+def callback_setup(b: B2bua, load: Load, work: Path, rate: float, calls: int) -> dict[str, Any]:
+    """API request -> the target's 180 Ringing, for callback calls; both far ends answer at once."""
+    status, body = b.http("POST", "/v1/users", body={"name": "Bench", "extension": "2999",
+                                                     "business_number": "+493012345678", "class_of_service": "bench"})
+    assert status == 201, body
+    uid, token = body["user"]["id"], body["token"]
+    status, body = b.http("PUT", f"/v1/users/{uid}/telecommuter", token=token,
+                          body={"mode": "on-demand", "number": "+491711234567"})
+    assert status == 200, body
+    user_side = load._sipp("uas-user", ["-sf", "uas_cps.xml", "-i", "127.0.0.4", "-p", str(load.far_port),
+                                        "-mi", "127.0.0.4", "-mp", str(load.far_port + 2000), "-m", str(calls)])
+    target = load.far("uas_cps.xml", calls)
+    time.sleep(0.5)
+    cap = SipCapture(work, load.far_port)
+    posted: list[float] = []
+    ids: list[str] = []
+    t_next = time.monotonic()
+    for _ in range(calls):
+        t_next += 1 / rate
+        time.sleep(max(0.0, t_next - time.monotonic()))
+        t = time.time()
+        status, body = b.http("POST", f"/v1/users/{uid}/calls", token=token, body={"target": "+493098765432"})
+        if status == 201:
+            posted.append(t)
+            ids.append(body["id"])
+        time.sleep(0)
+    time.sleep(1.0)
+    for cid in ids:
+        b.http("DELETE", f"/v1/calls/{cid}", token=token)
+    path = cap.stop()
+    ringing = sorted(p.ts for p in pcap.read(path) if p.sport == load.far_port and p.src == "127.0.0.3"
+                     and p.payload.startswith(b"SIP/2.0 180"))
+    lat = [1000 * (r - a) for a, r in zip(posted, ringing, strict=False)]
+    stop_process(user_side, 10)
+    stop_process(target, 10)
+    return {"rate": rate, "requested": calls, "accepted": len(ids), "target_ringing": len(ringing),
+            "p50_ms": _r(pct(lat, 50)), "p99_ms": _r(pct(lat, 99)), "clear_s": settle(b, 60)}
 
 
 def audible_share(path: Path) -> tuple[float, int]:
@@ -295,7 +351,7 @@ def main() -> int:
             print(f"missing tool: {tool}", file=sys.stderr)
             return 1
     step_s = 3 if args.quick else 10
-    rates = [50, 100] if args.quick else [50, 100, 150, 200, 250, 300, 350, 400, 500]
+    rates = [50, 100] if args.quick else [50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600]
     levels = [50] if args.quick else [100, 200, 300]
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "machine": machine(), "settings": {"step_s": step_s, "b2bua_cpu": B2BUA_CPU,
@@ -313,6 +369,8 @@ def main() -> int:
             }
             print("setup", results["setup_latency"], flush=True)
             results["cps_ramp"] = cps_ramp(b, load, rates, step_s)
+            results["callback_setup"] = callback_setup(b, load, work, rate=10, calls=30 if args.quick else 100)
+            print("callback", results["callback_setup"], flush=True)
             results["concurrency"] = concurrency(b, load, work, levels, hold_s=12 if not args.quick else 8)
             results["rss_hwm_mb"] = round(rss_kb(b.proc.pid)[1] / 1024, 1)
         finally:
@@ -322,6 +380,7 @@ def main() -> int:
         "cps_last_clean_step": clean[-1]["rate"] if clean else 0,
         "setup_p50_p99_ms_at_50cps": [results["setup_latency"]["b2bua"]["p50_ms"],
                                       results["setup_latency"]["b2bua"]["p99_ms"]],
+        "callback_setup_p50_p99_ms": [results["callback_setup"]["p50_ms"], results["callback_setup"]["p99_ms"]],
         "sipp_to_sipp_p50_p99_ms": [results["setup_latency"]["sipp_to_sipp"]["p50_ms"],
                                     results["setup_latency"]["sipp_to_sipp"]["p99_ms"]],
     }
