@@ -336,3 +336,16 @@ def test_test_call_on_activation(cb: B2bua, watcher_factory: Any, scenario: str,
     me = cb.http("GET", "/v1/users/me", token=token)[1]
     assert me["last_test"]["result"] == result
     cb.wait_idle()
+
+
+def test_per_user_concurrent_call_limit(cb: B2bua) -> None:
+    uid, token = make_user(cb)  # class "standard": at most 2 callback calls at once
+    user = uas(cb, "uas_noanswer.xml", ip="127.0.0.4", name="user-rings", calls=2)
+    first = cb.http("POST", f"/v1/users/{uid}/calls", token=token, body={"target": TARGET})
+    second = cb.http("POST", f"/v1/users/{uid}/calls", token=token, body={"target": TARGET})
+    third = cb.http("POST", f"/v1/users/{uid}/calls", token=token, body={"target": TARGET})
+    assert first[0] == 201 and second[0] == 201, (first, second)
+    assert third[0] == 429 and third[1]["rule"] == "concurrent-limit", third
+    assert cb.metric("b2bua_dialling_refused_total", kind="concurrent-limit", rule="concurrent-limit") == 1
+    assert user.wait(15).rc == 0  # both rang until the user-answer timeout CANCELled them
+    cb.wait_idle()
