@@ -226,6 +226,4 @@ def _outcome_for(code: int) -> str:
         return "no-answer"
     if code in (603, 403):
         return "rejected"
-    if code == 0 or code >= 500:
-        return "failed"
     return "failed"

@@ -20,6 +20,14 @@ BUNDLED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "b2bua.toml"
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+def _valid_regex(v: str) -> str:
+    try:
+        re.compile(v)
+    except re.error as e:
+        raise ValueError(f"not a valid regular expression: {e}") from e
+    return v
+
+
 class ConfigError(Exception):
     """A configuration problem, phrased for the operator: ``file: key: reason``."""
 
@@ -107,14 +115,7 @@ class RouteSettings(_Section):
     prepend: str = ""
     from_trunks: list[str] = Field(default_factory=list, description="only for calls from these trunks")
 
-    @field_validator("pattern")
-    @classmethod
-    def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"not a valid regular expression: {e}") from e
-        return v
+    _regex = field_validator("pattern")(lambda v: _valid_regex(v))
 
 
 class TelecommuterSettings(_Section):
@@ -128,14 +129,7 @@ class TelecommuterSettings(_Section):
     failure_tone_s: float = Field(3.0, ge=0, le=30)
     test_call_confirmation_s: float = Field(3.0, gt=0, le=30)
 
-    @field_validator("internal_pattern")
-    @classmethod
-    def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"not a valid regular expression: {e}") from e
-        return v
+    _regex = field_validator("internal_pattern")(lambda v: _valid_regex(v))
 
 
 Category = Literal["internal", "national", "mobile", "international", "premium", "emergency"]
