@@ -198,10 +198,8 @@ class SipEngine:
         self._commands.put((fn, fut))
         return fut
 
-    def make_call(
-        self, leg_id: str, uri: str, from_uri: str, headers: Headers = (), peer: str | None = None
-    ) -> concurrent.futures.Future[None]:
-        return self.submit(lambda: self._make_call(leg_id, uri, from_uri, headers, peer))
+    def make_call(self, leg_id: str, uri: str, from_uri: str, headers: Headers = ()) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._make_call(leg_id, uri, from_uri, headers))
 
     def respond(self, leg_id: str, code: int, headers: Headers = ()) -> concurrent.futures.Future[None]:
         return self.submit(lambda: self._respond(leg_id, code, headers))
@@ -223,9 +221,6 @@ class SipEngine:
 
     def stop_tone(self, leg_id: str) -> concurrent.futures.Future[None]:
         return self.submit(lambda: self._stop_tone(leg_id))
-
-    def leg_ids(self) -> concurrent.futures.Future[list[str]]:
-        return self.submit(lambda: [k for k, v in self._legs.items() if not v.ended])
 
     # ---------------------------------------------------------------------------------- the thread
     def _run(self) -> None:
@@ -440,12 +435,10 @@ class SipEngine:
         leg = self._legs.get(leg_id)
         return None if leg is None or leg.ended else leg
 
-    def _make_call(self, leg_id: str, uri: str, from_uri: str, headers: Headers, peer: str | None) -> None:
+    def _make_call(self, leg_id: str, uri: str, from_uri: str, headers: Headers) -> None:
         leg = _Leg(self, self._acc, leg_id)
         self._legs[leg_id] = leg
         self.leg_count = len(self._legs)
-        if peer is not None:
-            self._link(leg_id, peer)
         op = _op(0, headers)
         op.txOption.localUri = from_uri
         try:

@@ -338,9 +338,6 @@ def capture(workdir: Path, name: str = "lo", bpf: str = "udp and not port 53") -
         err.close()
 
 
-def env_has(tool: str) -> bool:
-    return any((Path(d) / tool).exists() for d in os.environ.get("PATH", "").split(":"))
-
 
 class PhoneProc:
     """tests/support/phone.py in its own process; its JSON events are read after it exits."""
