@@ -26,6 +26,7 @@ from b2bua.sip.types import EngineEvent
 from b2bua.store.sqlite import Store
 from b2bua.telecommuter.dialplan import ClassOfService
 from b2bua.telecommuter.service import Presentation, TelecommuterService
+from b2bua.telecommuter.voicemail import VoicemailBoxes
 
 # pjsip log levels -> structlog methods
 # legs kept back from PJSUA_MAX_CALLS for announcements, test calls and races between count and create
@@ -97,6 +98,10 @@ async def serve(settings: Settings, config_path: str) -> int:
         metrics.user_events.labels(call.kind, n.state).inc()
         if not call.user_id:
             return
+        if call.kind == "incoming" and service is not None:
+            service.on_call_notify(call, n.state, dict(n.detail))
+            if n.state in ("voicemail-recorded", "voicemail-discarded"):
+                return  # the mailbox event says it, without file paths
         kind = "test-call" if call.kind == "test" else "call"
         bus.publish(call.user_id, kind, {"call_id": call.id, "state": n.state, **n.detail})
         if call.kind == "test" and n.detail.get("status") == "done" and service is not None:
@@ -117,9 +122,18 @@ async def serve(settings: Settings, config_path: str) -> int:
         router, gate, metrics, our_host=our_host,
         no_answer_timeout_s=sip.no_answer_timeout_s, retry_after_s=sip.retry_after_s, on_finished=on_finished,
         on_notify=on_notify, transit_check=transit_check,
+        local_lookup=lambda called, trunk: service.lookup(called, trunk) if service is not None else None,
     )
+    try:
+        boxes = VoicemailBoxes(settings.voicemail, store, settings.store.path.parent / "voicemail")
+    except OSError as e:
+        log.error("voicemail directory not usable", error=str(e))
+        store.close()
+        return 2
     service = TelecommuterService(tc, classes, store, calls, gate, router, metrics,
-                                  Presentation(our_host, tc.callback_presentation), sip.no_answer_timeout_s)
+                                  Presentation(our_host, tc.callback_presentation), sip.no_answer_timeout_s,
+                                  boxes, bus, frozenset(t.name for t in settings.trunks if t.extensions))
+    calls.user_calls = service.incoming_call
 
     def pj_log(level: int, msg: str) -> None:
         getattr(pjlog, _PJ_LEVEL.get(level, "debug"))(msg)

@@ -50,6 +50,8 @@ class Engine(Protocol):
     def send_dtmf(self, leg_id: str, digits: str, duration_ms: int = ...) -> concurrent.futures.Future[None]: ...
     def play_tone(self, leg_id: str, name: str) -> concurrent.futures.Future[None]: ...
     def stop_tone(self, leg_id: str) -> concurrent.futures.Future[None]: ...
+    def play_file(self, leg_id: str, path: str) -> concurrent.futures.Future[None]: ...
+    def record(self, leg_id: str, path: str) -> concurrent.futures.Future[None]: ...
 
 
 class Machine(Protocol):
@@ -117,6 +119,19 @@ class ActiveCall:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Local:
+    """The called number belongs to us: a user (``user_id``), or a number we own that reaches nobody."""
+
+    user_id: str = ""
+    code: int = 404
+    reason: str = "unknown-number"
+
+
+LocalLookup = Callable[[str, str], Local | None]  # (called number, trunk) -> ours? None: route it onwards
+UserCallFactory = Callable[[InboundInvite, Admit], tuple[Machine, dict[str, Any]]]
+
+
 class CallControl:
     def __init__(
         self,
@@ -130,6 +145,7 @@ class CallControl:
         on_finished: Callable[[ActiveCall, ev.Finished], None] | None = None,
         on_notify: Callable[[ActiveCall, ev.Notify], None] | None = None,
         transit_check: Callable[[str, str], tuple[str, str] | None] | None = None,
+        local_lookup: LocalLookup | None = None,
     ) -> None:
         self.router = router
         self.gate = gate
@@ -140,6 +156,8 @@ class CallControl:
         self.on_finished = on_finished
         self.on_notify = on_notify
         self.transit_check = transit_check
+        self.local_lookup = local_lookup
+        self.user_calls: UserCallFactory | None = None  # set by the telecommuter service
         self.engine: Engine | None = None
         self.calls: dict[str, ActiveCall] = {}
         self._by_leg: dict[str, tuple[ActiveCall, br.Role]] = {}
@@ -154,6 +172,13 @@ class CallControl:
         trunk = self.router.trunk_for_source(inv.src_ip)
         if trunk is None:
             return Reject(403, "untrusted-source")
+        local = self.local_lookup(inv.called, trunk) if self.local_lookup is not None else None
+        if local is not None:
+            if not local.user_id:
+                return Reject(local.code, local.reason)
+            if not self.gate.try_admit():
+                return Reject(503, "over-capacity", (("Retry-After", str(self.retry_after_s)),))
+            return Admit(trunk, "", "", user_id=local.user_id)
         route = self.router.route(inv.called, trunk)
         if route is None:
             return Reject(404, "no-route")
@@ -200,6 +225,9 @@ class CallControl:
     def _incoming(self, ev: IncomingCall, now: float) -> None:
         inv = ev.invite
         admit = ev.admit
+        if admit.user_id:
+            self._user_call(inv, admit, now)
+            return
         call_id = uuid.uuid4().hex[:16]
         assert self.engine is not None
         b_leg = self.engine.new_leg_id()
@@ -216,6 +244,18 @@ class CallControl:
         self._register(call)
         call.log.info("call in", caller=inv.from_user, called=inv.called, trunk=admit.trunk, src=inv.src_ip,
                       target=admit.target_uri)
+        self._apply(call, machine.start(now), now)
+
+    def _user_call(self, inv: InboundInvite, admit: Admit, now: float) -> None:
+        assert self.user_calls is not None, "local numbers need the telecommuter service"
+        machine, info = self.user_calls(inv, admit)
+        call = ActiveCall(uuid.uuid4().hex[:16], "incoming", machine, {"caller": inv.leg_id}, time.time(),
+                          user_id=admit.user_id, info={**info, "sip_call_id": inv.sip_call_id}, invite=inv)
+        call.log = self._log.bind(call_id=call.id, sip_call_id=inv.sip_call_id, caller_leg=inv.leg_id,
+                                  user_id=admit.user_id)
+        self._register(call)
+        call.log.info("call in for user", caller=inv.from_user, called=inv.called, trunk=admit.trunk,
+                      src=inv.src_ip)
         self._apply(call, machine.start(now), now)
 
     def start_machine(self, kind: str, machine: Machine, *, user_id: str = "",
@@ -243,8 +283,9 @@ class CallControl:
         entry = self._by_leg.get(ev.leg_id)
         if entry is None:
             return
-        _call, role = entry
-        if role == "b" and ev.early and ev.active:
+        call, _role = entry
+        outbound = call.invite is None or call.invite.leg_id != ev.leg_id
+        if ev.early and ev.active and outbound:
             self._early.add(ev.leg_id)
             self._feed(ev.leg_id, lambda r: br.Progress(r, 183, True), now)
         elif ev.active:
@@ -313,6 +354,12 @@ class CallControl:
                 case ev.StopTone():
                     if act.role in call.legs:
                         self._watch(call, eng.stop_tone(call.legs[act.role]), "stop_tone")
+                case ev.PlayFile():
+                    if act.role in call.legs:
+                        self._watch(call, eng.play_file(call.legs[act.role], act.path), "play_file")
+                case ev.StartRecording():
+                    if act.role in call.legs:
+                        self._watch(call, eng.record(call.legs[act.role], act.path), "record")
                 case ev.StartTimer():
                     loop = asyncio.get_running_loop()
                     old = call.timers.pop(act.name, None)

@@ -12,10 +12,11 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,7 +29,7 @@ from b2bua.ops.metrics import Metrics
 from b2bua.sip.types import BuildLimits
 from b2bua.store.sqlite import Store
 from b2bua.telecommuter.service import Refused, TelecommuterService
-from b2bua.telecommuter.users import Mode, User, token_hash
+from b2bua.telecommuter.users import Message, Mode, User, token_hash
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -51,6 +52,8 @@ class UserCreate(_Body):
     confirm_digit: str = Field("", pattern=r"^[0-9*#]?$")
     privacy: bool = False
     telecommuter_number: str = Field("", max_length=32)
+    voicemail: bool | None = None
+    call_waiting: bool = False
 
 
 class UserUpdate(_Body):
@@ -60,6 +63,37 @@ class UserUpdate(_Body):
     class_of_service: str | None = None
     confirm_digit: str | None = Field(None, pattern=r"^[0-9*#]?$")
     privacy: bool | None = None
+    voicemail: bool | None = None
+    call_waiting: bool | None = None
+
+
+class SelfUpdate(_Body):
+    """What users may change themselves (the rest is the administrator's)."""
+
+    voicemail: bool | None = None
+    call_waiting: bool | None = None
+
+
+_SIP_URI = r"^sips?:([^@\s]+@)?[A-Za-z0-9.\-\[\]:]+(;[^\s]*)?$"
+
+
+class DeskCreate(_Body):
+    extension: str = Field(min_length=1, max_length=20)
+    contact: str = Field(min_length=5, max_length=200, pattern=_SIP_URI, description="SIP URI of the device")
+    name: str = Field("", max_length=100)
+
+
+class DeskUpdate(_Body):
+    contact: str | None = Field(None, min_length=5, max_length=200, pattern=_SIP_URI)
+    name: str | None = Field(None, max_length=100)
+
+
+class DeskLogin(_Body):
+    extension: str = Field(min_length=1, max_length=20)
+
+
+class MessageUpdate(_Body):
+    read: bool
 
 
 class TelecommuterUpdate(_Body):
@@ -152,21 +186,29 @@ def create_app(
     # ------------------------------------------------------------------------------ users
     @app.post("/v1/users", status_code=201, dependencies=[Depends(admin_only)])
     async def create_user(body: UserCreate) -> dict[str, Any]:
-        user, token = service.create_user(**body.model_dump())
-        return {"user": user.public(), "token": token}
+        fields = body.model_dump()
+        voicemail, call_waiting = fields.pop("voicemail"), fields.pop("call_waiting")
+        user, token = service.create_user(**fields)
+        extra = {"call_waiting": call_waiting, **({"voicemail": voicemail} if voicemail is not None else {})}
+        user = service.update_user(user, **extra)
+        return {"user": service.view(user), "token": token}
 
     @app.get("/v1/users", dependencies=[Depends(admin_only)])
     async def list_users() -> dict[str, Any]:
-        return {"users": [u.public() for u in store.list_users()]}
+        return {"users": [service.view(u) for u in store.list_users()]}
 
     @app.get("/v1/users/{user_id}")
     async def get_user(user_id: str, p: Auth) -> dict[str, Any]:
-        return user_of(p, user_id).public()
+        return service.view(user_of(p, user_id))
 
-    @app.patch("/v1/users/{user_id}", dependencies=[Depends(admin_only)])
+    @app.patch("/v1/users/{user_id}")
     async def update_user(user_id: str, body: UserUpdate, p: Auth) -> dict[str, Any]:
         fields = body.model_dump(exclude_none=True)
-        return service.update_user(user_of(p, user_id), **fields).public()
+        if not p.admin:
+            not_theirs = set(fields) - set(SelfUpdate.model_fields)
+            if not_theirs:
+                raise HTTPException(403, f"only the administrator may change {sorted(not_theirs)}")
+        return service.view(service.update_user(user_of(p, user_id), **fields))
 
     @app.delete("/v1/users/{user_id}", status_code=204, dependencies=[Depends(admin_only)])
     async def delete_user(user_id: str, p: Auth) -> Response:
@@ -182,7 +224,83 @@ def create_app(
     async def set_telecommuter(user_id: str, body: TelecommuterUpdate, p: Auth) -> dict[str, Any]:
         user, test_id = service.set_telecommuter(user_of(p, user_id), body.mode, body.number, body.test_call)
         bus.publish(user.id, "mode", {"mode": user.mode.value, "number": user.telecommuter_number})
-        return {"user": user.public(), "test_call_id": test_id}
+        return {"user": service.view(user), "test_call_id": test_id}
+
+    # ------------------------------------------------------------------------------ desks (hot desking)
+    @app.post("/v1/desks", status_code=201, dependencies=[Depends(admin_only)])
+    async def create_desk(body: DeskCreate) -> dict[str, Any]:
+        return service.create_desk(body.extension, body.contact, body.name).public()
+
+    @app.get("/v1/desks", dependencies=[Depends(admin_only)])
+    async def list_desks() -> dict[str, Any]:
+        return {"desks": [d.public() for d in store.list_desks()]}
+
+    @app.get("/v1/desks/{extension}", dependencies=[Depends(admin_only)])
+    async def get_desk(extension: str) -> dict[str, Any]:
+        return service.get_desk(extension).public()
+
+    @app.patch("/v1/desks/{extension}", dependencies=[Depends(admin_only)])
+    async def update_desk(extension: str, body: DeskUpdate) -> dict[str, Any]:
+        return service.update_desk(extension, name=body.name, contact=body.contact).public()
+
+    @app.delete("/v1/desks/{extension}", status_code=204, dependencies=[Depends(admin_only)])
+    async def delete_desk(extension: str) -> Response:
+        service.delete_desk(extension)
+        return Response(status_code=204)
+
+    @app.put("/v1/users/{user_id}/desk")
+    async def desk_login(user_id: str, body: DeskLogin, p: Auth) -> dict[str, Any]:
+        user = user_of(p, user_id)
+        service.desk_login(user, body.extension)
+        return service.view(user)
+
+    @app.delete("/v1/users/{user_id}/desk")
+    async def desk_logout(user_id: str, p: Auth) -> dict[str, Any]:
+        user = user_of(p, user_id)
+        service.desk_logout(user)
+        return service.view(user)
+
+    # ------------------------------------------------------------------------------ voicemail
+    def message_of(p: Principal, user_id: str, message_id: str) -> Message:
+        user = user_of(p, user_id)
+        m = store.message(user.id, message_id)
+        if m is None:
+            raise HTTPException(404, f"no message {message_id!r}")
+        return m
+
+    @app.get("/v1/users/{user_id}/voicemail")
+    async def list_messages(user_id: str, p: Auth) -> dict[str, Any]:
+        user = user_of(p, user_id)
+        msgs = store.messages(user.id)
+        return {"messages": [m.public() for m in msgs], "total": len(msgs),
+                "unread": sum(1 for m in msgs if not m.read)}
+
+    @app.get("/v1/users/{user_id}/voicemail/{message_id}")
+    async def get_message(user_id: str, message_id: str, p: Auth) -> dict[str, Any]:
+        return message_of(p, user_id, message_id).public()
+
+    @app.get("/v1/users/{user_id}/voicemail/{message_id}/audio")
+    async def message_audio(user_id: str, message_id: str, p: Auth) -> FileResponse:
+        m = message_of(p, user_id, message_id)
+        if not Path(m.path).exists():
+            raise HTTPException(410, "the recording is gone from disk")
+        return FileResponse(m.path, media_type="audio/wav", filename=f"voicemail-{m.id}.wav")
+
+    @app.patch("/v1/users/{user_id}/voicemail/{message_id}")
+    async def mark_message(user_id: str, message_id: str, body: MessageUpdate, p: Auth) -> dict[str, Any]:
+        m = message_of(p, user_id, message_id)
+        store.mark_message(m.user_id, m.id, body.read)
+        service.publish_mailbox(m.user_id, "read" if body.read else "unread")
+        updated = store.message(m.user_id, m.id)
+        assert updated is not None
+        return updated.public()
+
+    @app.delete("/v1/users/{user_id}/voicemail/{message_id}", status_code=204)
+    async def delete_message(user_id: str, message_id: str, p: Auth) -> Response:
+        m = message_of(p, user_id, message_id)
+        service.voicemail.delete(m)
+        service.publish_mailbox(m.user_id, "deleted")
+        return Response(status_code=204)
 
     # ------------------------------------------------------------------------------ calls
     @app.post("/v1/users/{user_id}/calls", status_code=201)

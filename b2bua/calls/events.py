@@ -136,6 +136,22 @@ class StopTone:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayFile:
+    """Play a WAV file (8 kHz 16-bit mono) once to the leg, e.g. a voicemail greeting."""
+
+    role: Role
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartRecording:
+    """Record what the leg sends to a WAV file; the file is complete once the leg has ended."""
+
+    role: Role
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     name: str
     delay_s: float
@@ -165,8 +181,8 @@ class Finished:
 
 
 Action = (
-    PlaceCall | Respond | Answer | Link | Hangup | SetHold | SendDtmf | PlayTone | StopTone | StartTimer
-    | CancelTimer | Notify | Finished
+    PlaceCall | Respond | Answer | Link | Hangup | SetHold | SendDtmf | PlayTone | StopTone | PlayFile
+    | StartRecording | StartTimer | CancelTimer | Notify | Finished
 )
 
 

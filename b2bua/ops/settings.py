@@ -97,6 +97,8 @@ class TrunkSettings(_Section):
     transport: Literal["udp"] = "udp"
     class_of_service: str = Field("", description="dialling rules for calls from this trunk that are routed "
                                                   "out again; empty: none (a trusted peer)")
+    extensions: bool = Field(False, description="may call users by internal extension (a PBX, desk phones); "
+                                                "other trunks reach users only by their business number")
 
     @field_validator("inbound_acl")
     @classmethod
@@ -128,8 +130,48 @@ class TelecommuterSettings(_Section):
     confirm_timeout_s: float = Field(15.0, gt=0, le=120)
     failure_tone_s: float = Field(3.0, ge=0, le=30)
     test_call_confirmation_s: float = Field(3.0, gt=0, le=30)
+    ring_timeout_s: float = Field(20.0, gt=0, le=300, description="how long a user's phone rings for an "
+                                                                  "incoming call before voicemail/busy")
+    owned_numbers: list[Annotated[str, Field(pattern=r"^\+[0-9]+$")]] = Field(
+        default_factory=list, description="E.164 prefixes of our DID ranges: a call to one of them that is "
+                                          "nobody's business number gets 404 instead of being routed on")
+    redirect_headers: list[Literal["diversion", "history-info"]] = Field(
+        default_factory=lambda: list[Literal["diversion", "history-info"]](["diversion", "history-info"]),
+        description="how a redirected call names the business number toward the telecommuter's carrier")
+    diversion_reason: Literal["unconditional", "follow-me", "deflection", "unknown"] = "unconditional"
 
     _regex = field_validator("internal_pattern")(lambda v: _valid_regex(v))
+
+
+def _check_greeting(v: str) -> str:
+    if not v:
+        return v
+    import wave
+
+    try:
+        with wave.open(v, "rb") as w:
+            fmt = (w.getframerate(), w.getnchannels(), w.getsampwidth())
+            frames = w.getnframes()
+    except FileNotFoundError:
+        raise ValueError(f"file not found: {v}") from None
+    except (OSError, EOFError, wave.Error) as e:
+        raise ValueError(f"not a readable WAV file: {e}") from None
+    if fmt != (8000, 1, 2):
+        raise ValueError(f"must be 8 kHz mono 16-bit PCM, got {fmt[0]} Hz, {fmt[1]} channel(s), {8 * fmt[2]}-bit")
+    if frames < 800:
+        raise ValueError("shorter than 0.1 s")
+    return v
+
+
+class VoicemailSettings(_Section):
+    dir: str = Field("", description="where messages are kept; empty: a voicemail/ folder beside the store")
+    greeting_wav: str = Field("", description="8 kHz mono 16-bit WAV played before the beep; empty: a "
+                                              "built-in chime")
+    max_message_s: float = Field(120.0, gt=1, le=3600)
+    max_messages: int = Field(100, ge=1, le=10000, description="per user; a full box answers busy")
+    enabled_by_default: bool = True
+
+    _greeting = field_validator("greeting_wav")(lambda v: _check_greeting(v))
 
 
 Category = Literal["internal", "national", "mobile", "international", "premium", "emergency"]
@@ -162,6 +204,7 @@ class Settings(BaseSettings):
     trunks: list[TrunkSettings] = Field(default_factory=list)
     routes: list[RouteSettings] = Field(default_factory=list)
     telecommuter: TelecommuterSettings = TelecommuterSettings()
+    voicemail: VoicemailSettings = VoicemailSettings()
     classes_of_service: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], ClassOfServiceSettings] = Field(
         default_factory=_default_cos)
 

@@ -126,6 +126,10 @@ class _Leg(pj.Call):  # type: ignore[misc]
         self.media_seen: tuple[bool, bool] | None = None
         self.tone: pj.ToneGenerator | None = None
         self.tone_name = ""  # wanted tone; started once the leg has audio
+        self.player: pj.AudioMediaPlayer | None = None
+        self.play_path = ""  # wanted file; started once the leg has audio
+        self.recorder: pj.AudioMediaRecorder | None = None
+        self.record_path = ""
 
     def onCallState(self, prm: Any) -> None:
         self.eng._guard("onCallState", self.eng._on_state, self)
@@ -221,6 +225,12 @@ class SipEngine:
 
     def stop_tone(self, leg_id: str) -> concurrent.futures.Future[None]:
         return self.submit(lambda: self._stop_tone(leg_id))
+
+    def play_file(self, leg_id: str, path: str) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._play_file(leg_id, path))
+
+    def record(self, leg_id: str, path: str) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._record(leg_id, path))
 
     # ---------------------------------------------------------------------------------- the thread
     def _run(self) -> None:
@@ -357,7 +367,8 @@ class SipEngine:
         self._legs[leg_id] = leg
         self.leg_count = len(self._legs)
         rd = prm.rdata
-        req_line, headers = message.request_line_and_headers(str(rd.wholeMsg))
+        whole = str(rd.wholeMsg)
+        req_line, headers = message.request_line_and_headers(whole)
         ruri = message.request_uri(req_line)
         src = str(rd.srcAddress)
         host, _, port = src.rpartition(":")
@@ -375,6 +386,7 @@ class SipEngine:
             sip_call_id=message.header(headers, "Call-ID") or "",
             headers=headers,
             received_at=now,
+            sdp=message.body(whole),
         )
         decision = self._screen(invite)
         if isinstance(decision, Reject):
@@ -399,6 +411,7 @@ class SipEngine:
             leg.ended = True
             self._unlink(leg)
             self._drop_tone(leg)
+            self._drop_files(leg)  # before LegEnded: a recording is complete when the app hears the leg ended
             self._reap.append(leg.leg_id)
             if not leg.silent:
                 self._emit(LegEnded(leg.leg_id, int(ci.lastStatusCode), str(ci.lastReason)))
@@ -418,8 +431,13 @@ class SipEngine:
                 remote_hold = mi.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
             break
         self._connect(leg)
-        if leg.tone_name and leg.audio is not None:
-            self._start_tone(leg)
+        if leg.audio is not None:
+            if leg.tone_name:
+                self._start_tone(leg)
+            if leg.play_path and leg.player is None:
+                self._start_player(leg)
+            if leg.record_path:
+                self._start_recorder(leg)
         seen = (active, remote_hold)
         if seen != leg.media_seen and not leg.silent:
             leg.media_seen = seen
@@ -515,6 +533,44 @@ class SipEngine:
             leg.tone.stop()
             leg.tone = None  # the wrapper's destructor removes its conference port, here in the SIP thread
         leg.tone_name = ""
+
+    def _play_file(self, leg_id: str, path: str) -> None:
+        leg = self._leg(leg_id)
+        if leg is None:
+            return
+        leg.play_path = path
+        if leg.player is not None:
+            leg.player = None
+        if leg.audio is not None:
+            self._start_player(leg)
+
+    def _start_player(self, leg: _Leg) -> None:
+        player = pj.AudioMediaPlayer()
+        player.createPlayer(leg.play_path, pj.PJMEDIA_FILE_NO_LOOP)
+        assert leg.audio is not None
+        player.startTransmit(leg.audio)
+        leg.player = player
+
+    def _record(self, leg_id: str, path: str) -> None:
+        leg = self._leg(leg_id)
+        if leg is None:
+            return
+        leg.record_path = path
+        if leg.audio is not None:
+            self._start_recorder(leg)
+
+    def _start_recorder(self, leg: _Leg) -> None:
+        if leg.recorder is None:
+            leg.recorder = pj.AudioMediaRecorder()
+            leg.recorder.createRecorder(leg.record_path)
+        assert leg.audio is not None
+        leg.audio.startTransmit(leg.recorder)
+
+    def _drop_files(self, leg: _Leg) -> None:
+        # dropping the wrappers here, in the SIP thread, destroys the ports; the recorder finalises its WAV header
+        leg.player = None
+        leg.recorder = None
+        leg.play_path = leg.record_path = ""
 
     def _unlink(self, leg: _Leg) -> None:
         peer = self._legs.get(leg.peer) if leg.peer else None

@@ -53,3 +53,19 @@ def header(headers: Headers, name: str) -> str | None:
         if n.lower() == lname:
             return v
     return None
+
+
+def body(whole: str) -> str:
+    """The message body (SDP), capped: only a few attributes are ever read from it."""
+    _, sep, rest = whole.partition("\r\n\r\n")
+    return rest[:4096] if sep else ""
+
+
+_AUTO_ANSWER = re.compile(r"auto-?answer|answer-after|intercom", re.IGNORECASE)
+
+
+def is_paging(headers: Headers, sdp: str) -> bool:
+    """A page: asks for auto-answer (Alert-Info/Call-Info, as paging servers and phones use them) and offers
+    one-way audio. An intercom call asks for auto-answer too but talks both ways: that is a normal call."""
+    hint = any(n.lower() in ("alert-info", "call-info") and _AUTO_ANSWER.search(v) for n, v in headers)
+    return hint and bool(re.search(r"^a=sendonly\s*$", sdp, re.MULTILINE))

@@ -21,6 +21,7 @@ class InboundInvite:
     sip_call_id: str
     headers: Headers
     received_at: float  # time.monotonic() when the SIP thread saw it
+    sdp: str = ""  # the offer, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Admit:
     trunk: str  # the trunk whose ACL admitted the source
     target_uri: str  # where the B leg goes
     target_trunk: str
+    user_id: str = ""  # set when the called number is one of our users: no route, the user's call handling
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from b2bua.telecommuter.users import Mode, User
+from b2bua.telecommuter.users import Desk, Message, Mode, User
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -44,10 +44,35 @@ MIGRATIONS: list[str] = [
     ALTER TABLE cdr ADD COLUMN user_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE cdr ADD COLUMN kind TEXT NOT NULL DEFAULT 'trunk';
     """,
+    """
+    CREATE TABLE desks (
+        extension TEXT PRIMARY KEY,
+        name      TEXT NOT NULL DEFAULT '',
+        contact   TEXT NOT NULL,
+        occupant  TEXT UNIQUE
+    );
+    ALTER TABLE users ADD COLUMN voicemail INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE users ADD COLUMN call_waiting INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN restore_desk TEXT NOT NULL DEFAULT '';
+    CREATE TABLE voicemail (
+        id          TEXT PRIMARY KEY,
+        user_id     TEXT NOT NULL,
+        caller      TEXT NOT NULL,
+        caller_name TEXT NOT NULL,
+        called      TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        duration_s  REAL NOT NULL,
+        path        TEXT NOT NULL,
+        read        INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX voicemail_user ON voicemail(user_id, received_at);
+    """,
 ]
 
 _USER_COLUMNS = ("id", "name", "extension", "business_number", "telecommuter_number", "mode", "class_of_service",
-                 "confirm_digit", "privacy", "created_at", "last_test_result", "last_test_at")
+                 "confirm_digit", "privacy", "created_at", "last_test_result", "last_test_at", "voicemail",
+                 "call_waiting", "restore_desk")
+_BOOL_COLUMNS = ("privacy", "voicemail", "call_waiting")
 _UPDATABLE = set(_USER_COLUMNS) - {"id", "created_at"}
 
 
@@ -119,7 +144,97 @@ class Store:
         return self._db.execute("UPDATE users SET token_hash = ? WHERE id = ?", (token_hash, user_id)).rowcount == 1
 
     def delete_user(self, user_id: str) -> bool:
-        return self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 1
+        """The user, their desk login and their messages' rows go together (the caller removes the files)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("UPDATE desks SET occupant = NULL WHERE occupant = ?", (user_id,))
+            self._db.execute("DELETE FROM voicemail WHERE user_id = ?", (user_id,))
+            gone = self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 1
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return gone
+
+    # ------------------------------------------------------------------------------------ desks
+    def add_desk(self, desk: Desk) -> None:
+        self._db.execute("INSERT INTO desks (extension, name, contact, occupant) VALUES (?, ?, ?, ?)",
+                         (desk.extension, desk.name, desk.contact, desk.occupant or None))
+
+    def update_desk(self, extension: str, *, name: str | None = None, contact: str | None = None) -> Desk | None:
+        for col, value in (("name", name), ("contact", contact)):
+            if value is not None:
+                self._db.execute(f"UPDATE desks SET {col} = ? WHERE extension = ?", (value, extension))
+        return self.get_desk(extension)
+
+    def get_desk(self, extension: str) -> Desk | None:
+        r = self._db.execute("SELECT extension, name, contact, occupant FROM desks WHERE extension = ?",
+                             (extension,)).fetchone()
+        return Desk(r[0], r[1], r[2], r[3] or "") if r else None
+
+    def list_desks(self) -> list[Desk]:
+        rows = self._db.execute("SELECT extension, name, contact, occupant FROM desks ORDER BY extension")
+        return [Desk(r[0], r[1], r[2], r[3] or "") for r in rows.fetchall()]
+
+    def desk_of(self, user_id: str) -> Desk | None:
+        r = self._db.execute("SELECT extension FROM desks WHERE occupant = ?", (user_id,)).fetchone()
+        return self.get_desk(r[0]) if r else None
+
+    def set_occupant(self, extension: str, user_id: str, *, only_if_free: bool = True) -> bool:
+        """Log a user in at a desk (one desk per user, one user per desk); False if someone else is there."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self._db.execute("SELECT occupant FROM desks WHERE extension = ?", (extension,)).fetchone()
+            if cur is None or (only_if_free and cur[0] not in (None, user_id)):
+                self._db.execute("ROLLBACK")
+                return False
+            self._db.execute("UPDATE desks SET occupant = NULL WHERE occupant = ?", (user_id,))
+            self._db.execute("UPDATE desks SET occupant = ? WHERE extension = ?", (user_id, extension))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return True
+
+    def clear_occupant(self, user_id: str) -> str:
+        """Log the user out of whatever desk they are at; returns that desk's extension ("" if none)."""
+        desk = self.desk_of(user_id)
+        self._db.execute("UPDATE desks SET occupant = NULL WHERE occupant = ?", (user_id,))
+        return desk.extension if desk else ""
+
+    def delete_desk(self, extension: str) -> bool:
+        return self._db.execute("DELETE FROM desks WHERE extension = ?", (extension,)).rowcount == 1
+
+    # ------------------------------------------------------------------------------------ voicemail
+    def add_message(self, m: Message) -> None:
+        self._db.execute(
+            "INSERT INTO voicemail (id, user_id, caller, caller_name, called, received_at, duration_s, path, read)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (m.id, m.user_id, m.caller, m.caller_name, m.called, m.received_at, m.duration_s, m.path, int(m.read)))
+
+    def messages(self, user_id: str) -> list[Message]:
+        rows = self._db.execute(f"SELECT {_MSG_COLS} FROM voicemail WHERE user_id = ? ORDER BY received_at DESC",
+                                (user_id,)).fetchall()
+        return [_message(r) for r in rows]
+
+    def message(self, user_id: str, message_id: str) -> Message | None:
+        r = self._db.execute(f"SELECT {_MSG_COLS} FROM voicemail WHERE user_id = ? AND id = ?",
+                             (user_id, message_id)).fetchone()
+        return _message(r) if r else None
+
+    def mark_message(self, user_id: str, message_id: str, read: bool) -> bool:
+        return self._db.execute("UPDATE voicemail SET read = ? WHERE user_id = ? AND id = ?",
+                                (int(read), user_id, message_id)).rowcount == 1
+
+    def delete_message(self, user_id: str, message_id: str) -> bool:
+        return self._db.execute("DELETE FROM voicemail WHERE user_id = ? AND id = ?",
+                                (user_id, message_id)).rowcount == 1
+
+    def message_counts(self, user_id: str) -> tuple[int, int]:
+        """(total, unread)."""
+        r = self._db.execute("SELECT COUNT(*), COALESCE(SUM(read = 0), 0) FROM voicemail WHERE user_id = ?",
+                             (user_id,)).fetchone()
+        return int(r[0]), int(r[1])
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> User | None:
         cur = self._db.execute(sql, args)
@@ -137,11 +252,19 @@ class Store:
         self._db.close()
 
 
+_MSG_COLS = "id, user_id, caller, caller_name, called, received_at, duration_s, path, read"
+
+
+def _message(r: tuple[Any, ...]) -> Message:
+    return Message(r[0], r[1], r[2], r[3], r[4], float(r[5]), float(r[6]), r[7], bool(r[8]))
+
+
 def _user_row(u: User) -> dict[str, Any]:
-    return {c: (getattr(u, c).value if c == "mode" else int(u.privacy) if c == "privacy" else getattr(u, c))
-            for c in _USER_COLUMNS}
+    return {c: (getattr(u, c).value if c == "mode" else int(getattr(u, c)) if c in _BOOL_COLUMNS
+                else getattr(u, c)) for c in _USER_COLUMNS}
 
 
 def _user(row: dict[str, Any]) -> User:
-    return User(**{c: row[c] for c in _USER_COLUMNS if c not in ("mode", "privacy")},
-                mode=Mode(row["mode"]), privacy=bool(row["privacy"]))
+    values: dict[str, Any] = {c: row[c] for c in _USER_COLUMNS}
+    values.update({c: bool(row[c]) for c in _BOOL_COLUMNS}, mode=Mode(row["mode"]))
+    return User(**values)

@@ -8,17 +8,24 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-from b2bua.callcontrol import ActiveCall, AdmissionGate, CallControl
+from b2bua.callcontrol import ActiveCall, AdmissionGate, CallControl, Local, Machine
 from b2bua.calls.callback import CallbackCall, CallbackPlan
+from b2bua.calls.incoming import IncomingCall, IncomingPlan, Ring
 from b2bua.calls.routing import Router
 from b2bua.calls.testcall import TestCall
+from b2bua.eventbus import EventBus
 from b2bua.ops import logging as blog
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import TelecommuterSettings
+from b2bua.sip import message
+from b2bua.sip.types import Admit, InboundInvite
 from b2bua.telecommuter.dialplan import ClassOfService, Dialplan, Number, RateLimiter, Refusal
-from b2bua.telecommuter.users import Mode, User, UserRepository, new_token
+from b2bua.telecommuter.directory import Directory
+from b2bua.telecommuter.users import Desk, Message, Mode, User, UserRepository, new_token
+from b2bua.telecommuter.voicemail import VoicemailBoxes
 
 
 class Refused(Exception):
@@ -29,6 +36,9 @@ class Refused(Exception):
         self.status, self.rule, self.message = status, rule, message
 
 
+Headers = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Presentation:
     host: str
@@ -37,6 +47,27 @@ class Presentation:
     def toward_user(self, user: User, target: str) -> str:
         number = self.callback_number or user.business_number
         return f'"{target}" <sip:{number}@{self.host}>'
+
+    def redirected(self, user: User, caller: str, caller_name: str, inbound: Headers, reason: str,
+                   styles: list[str]) -> tuple[str, Headers]:
+        """From/PAI keep the original caller; Diversion/History-Info name the business number that was called
+        (RFC 5806 / RFC 7044), so the telecommuter's carrier accepts a caller ID that is not ours."""
+        name = caller_name.replace('"', "")
+        ident = f"<sip:{caller or 'anonymous'}@{self.host}>"
+        from_uri = f'"{name}" {ident}' if name else ident
+        headers: list[tuple[str, str]] = [
+            ("P-Asserted-Identity", message.header(inbound, "P-Asserted-Identity") or from_uri)]
+        privacy = message.header(inbound, "Privacy")
+        if privacy:
+            headers.append(("Privacy", privacy))
+        business = f"sip:{user.business_number}@{self.host}"
+        if "diversion" in styles:
+            headers.append(("Diversion", f"<{business}>;reason={reason};counter=1;privacy=off"))
+        if "history-info" in styles:
+            target = f"sip:{user.telecommuter_number}@{self.host}"
+            headers.append(("History-Info", f"<{business}>;index=1, "
+                                            f"<{target}?Reason=SIP%3Bcause%3D302>;index=1.1;mp=1"))
+        return from_uri, tuple(headers)
 
     def toward_target(self, user: User) -> tuple[str, tuple[tuple[str, str], ...]]:
         pai = ("P-Asserted-Identity", f'"{user.name}" <sip:{user.business_number}@{self.host}>')
@@ -57,6 +88,9 @@ class TelecommuterService:
         metrics: Metrics,
         presentation: Presentation,
         target_answer_timeout_s: float,
+        voicemail: VoicemailBoxes,
+        bus: EventBus,
+        extension_trunks: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = settings
@@ -72,6 +106,21 @@ class TelecommuterService:
         self.limiter = RateLimiter()
         self.clock = clock
         self.log = blog.get("telecommuter")
+        self.voicemail = voicemail
+        self.bus = bus
+        self.extension_trunks = extension_trunks
+        self.directory = Directory(self.dialplan)
+        self.refresh_directory()
+
+    # ------------------------------------------------------------------------------------------ directory
+    def refresh_directory(self) -> None:
+        """Rebuild the SIP thread's view of our numbers; one assignment swaps it in."""
+        self.directory = Directory.build(self.dialplan, self.users.list_users(), self.users.list_desks(),
+                                         list(self.cfg.owned_numbers), self.extension_trunks)
+
+    def lookup(self, called: str, trunk: str) -> Local | None:
+        """Runs in the SIP thread (see Directory)."""
+        return self.directory.lookup(called, trunk)
 
     # ------------------------------------------------------------------------------------------ users
     def create_user(self, *, name: str, extension: str, business_number: str, class_of_service: str | None = None,
@@ -83,9 +132,10 @@ class TelecommuterService:
         n = self.dialplan.classify(extension)
         if not isinstance(n, Number) or n.category != "internal":
             raise Refused(422, "invalid-extension", f"extension {extension!r} does not match the internal pattern")
+        self._extension_free_of_desks(n.normalised)
         user = User(id=uuid.uuid4().hex[:12], name=name, extension=n.normalised, business_number=business,
                     telecommuter_number="", mode=Mode.OFF, class_of_service=cos, confirm_digit=confirm_digit,
-                    privacy=privacy, created_at=time.time())
+                    privacy=privacy, created_at=time.time(), voicemail=self.voicemail.cfg.enabled_by_default)
         if telecommuter_number:
             user = replace(user, telecommuter_number=self._allowed_number(user, telecommuter_number).normalised)
         token, token_hash = new_token()
@@ -93,6 +143,7 @@ class TelecommuterService:
             self.users.add_user(user, token_hash)
         except sqlite3.IntegrityError as e:
             raise Refused(409, "conflict", f"extension or business number already in use ({e})") from None
+        self.refresh_directory()
         self.log.info("user created", user_id=user.id, extension=user.extension, cos=cos)
         return user, token
 
@@ -105,11 +156,13 @@ class TelecommuterService:
             n = self.dialplan.classify(fields["extension"])
             if not isinstance(n, Number) or n.category != "internal":
                 raise Refused(422, "invalid-extension", f"extension {fields['extension']!r} is not internal")
+            self._extension_free_of_desks(fields["extension"])
         try:
             updated = self.users.update_user(user.id, **fields)
         except sqlite3.IntegrityError as e:
             raise Refused(409, "conflict", f"extension or business number already in use ({e})") from None
         assert updated is not None
+        self.refresh_directory()
         return updated
 
     def rotate_token(self, user: User) -> str:
@@ -121,6 +174,8 @@ class TelecommuterService:
         for call in self.calls.calls_of(user.id):
             self.calls.terminate(call.id, "user deleted")
         self.users.delete_user(user.id)
+        self.voicemail.delete_box(user.id)
+        self.refresh_directory()
 
     # ------------------------------------------------------------------------------------------ modes
     def set_telecommuter(self, user: User, mode: Mode, number: str | None, test_call: bool) -> tuple[User, str | None]:
@@ -132,13 +187,161 @@ class TelecommuterService:
         effective = fields.get("telecommuter_number", user.telecommuter_number)
         if mode is not Mode.OFF and not effective:
             raise Refused(422, "number-required", "a telecommuter number is needed to turn telecommuter mode on")
+        was_on = user.mode is not Mode.OFF
+        if mode is not Mode.OFF and not was_on:
+            # hot desking: telecommuter mode takes the user off the desk phone, to be restored on the way back
+            fields["restore_desk"] = self.users.clear_occupant(user.id)
         updated = self.users.update_user(user.id, **fields)
         assert updated is not None
+        if mode is Mode.OFF and was_on:
+            updated = self._restore_desk(updated)
+        self.refresh_directory()
         self.log.info("telecommuter mode", user_id=user.id, mode=mode.value, number=updated.telecommuter_number)
         test_id = None
         if test_call and mode is not Mode.OFF:
             test_id = self.start_test_call(updated).id
         return updated, test_id
+
+    def _restore_desk(self, user: User) -> User:
+        desk = user.restore_desk
+        restored = bool(desk) and self.users.set_occupant(desk, user.id, only_if_free=True)
+        updated = self.users.update_user(user.id, restore_desk="")
+        assert updated is not None
+        if desk:
+            self.log.info("desk restore", user_id=user.id, desk=desk, restored=restored)
+            self.bus.publish(user.id, "desk", {"desk": desk if restored else None, "restored": restored,
+                                               "logged_out": not restored})
+        return updated
+
+    # ------------------------------------------------------------------------------------------ desks
+    def create_desk(self, extension: str, contact: str, name: str = "") -> Desk:
+        n = self.dialplan.classify(extension)
+        if not isinstance(n, Number) or n.category != "internal":
+            raise Refused(422, "invalid-extension", f"desk extension {extension!r} does not match the internal "
+                                                    "pattern")
+        if any(u.extension == n.normalised for u in self.users.list_users()):
+            raise Refused(409, "conflict", f"extension {n.normalised} belongs to a user")
+        desk = Desk(n.normalised, name, contact)
+        try:
+            self.users.add_desk(desk)
+        except sqlite3.IntegrityError:
+            raise Refused(409, "conflict", f"desk {n.normalised} exists") from None
+        self.refresh_directory()
+        return desk
+
+    def get_desk(self, extension: str) -> Desk:
+        desk = self.users.get_desk(extension)
+        if desk is None:
+            raise Refused(404, "no-desk", f"no desk {extension!r}")
+        return desk
+
+    def update_desk(self, extension: str, *, name: str | None, contact: str | None) -> Desk:
+        self.get_desk(extension)
+        desk = self.users.update_desk(extension, name=name, contact=contact)
+        assert desk is not None
+        return desk
+
+    def delete_desk(self, extension: str) -> None:
+        desk = self.get_desk(extension)
+        self.users.delete_desk(extension)
+        if desk.occupant:
+            self.bus.publish(desk.occupant, "desk", {"desk": None, "restored": False, "logged_out": True})
+        self.refresh_directory()
+
+    def desk_login(self, user: User, extension: str) -> Desk:
+        desk = self.get_desk(extension)
+        if user.mode is not Mode.OFF:
+            raise Refused(409, "telecommuter-mode-on", "leave telecommuter mode before logging in at a desk")
+        if not self.users.set_occupant(desk.extension, user.id, only_if_free=True):
+            raise Refused(409, "desk-occupied", f"desk {desk.extension} is in use by another user")
+        self.users.update_user(user.id, restore_desk="")
+        self.refresh_directory()
+        self.bus.publish(user.id, "desk", {"desk": desk.extension, "restored": False, "logged_out": False})
+        self.log.info("desk login", user_id=user.id, desk=desk.extension)
+        return self.get_desk(extension)
+
+    def desk_logout(self, user: User) -> None:
+        desk = self.users.clear_occupant(user.id)
+        self.users.update_user(user.id, restore_desk="")
+        self.refresh_directory()
+        self.bus.publish(user.id, "desk", {"desk": None, "restored": False, "logged_out": True})
+        self.log.info("desk logout", user_id=user.id, desk=desk)
+
+    def view(self, user: User) -> dict[str, Any]:
+        """What the portal shows for a user: settings, where calls ring now, voicemail counts."""
+        desk = self.users.desk_of(user.id)
+        total, unread = self.users.message_counts(user.id)
+        if user.mode is not Mode.OFF:
+            rings = "telecommuter"
+        else:
+            rings = "desk" if desk else "voicemail" if user.voicemail else "busy"
+        return {**user.public(), "desk": desk.extension if desk else None, "rings": rings,
+                "voicemail_messages": {"total": total, "unread": unread}}
+
+    # ------------------------------------------------------------------------------------------ incoming
+    def incoming_call(self, inv: InboundInvite, admit: Admit) -> tuple[Machine, dict[str, Any]]:
+        """Plan a call to one of our users: ring where they are, else voicemail, else busy/unavailable."""
+        user = self.users.get_user(admit.user_id)
+        caller = self._caller_number(inv.from_user)
+        details: dict[str, Any] = {"direction": "in", "caller": caller, "caller_name": inv.from_display,
+                                   "called": inv.called, "trunk": admit.trunk}
+        if user is None:  # deleted between the SIP thread's lookup and now
+            plan = IncomingPlan(None, 0, None, "unreachable", details)
+            return IncomingCall(plan), details
+        paging = message.is_paging(inv.headers, inv.sdp)
+        ring, why = self._where_to_ring(user, caller, inv, paging)
+        vm = None if paging else self.voicemail.plan_for(user)
+        plan = IncomingPlan(ring, self.cfg.ring_timeout_s, vm, why, details)
+        self.log.info("incoming for user", user_id=user.id, rings=ring.where if ring else None, fallback=why or None,
+                      voicemail=vm is not None, paging=paging)
+        return IncomingCall(plan), {**details, "ringing": ring.where if ring else None}
+
+    def _where_to_ring(self, user: User, caller: str, inv: InboundInvite, paging: bool) -> tuple[Ring | None, str]:
+        if user.mode is Mode.ON_DEMAND and user.telecommuter_number:
+            if paging:
+                return None, "paging"  # a page is for a desk phone's speaker, not a mobile
+            busy = sum(1 for c in self.calls.calls_of(user.id) if _on_user_line(c.machine))
+            if busy >= (2 if user.call_waiting else 1):
+                return None, "line-busy"
+            route = self.router.route(user.telecommuter_number, None)
+            if route is None:
+                self.log.warning("no route to telecommuter number", user_id=user.id,
+                                 number=user.telecommuter_number)
+                return None, "unreachable"
+            from_uri, headers = self.presentation.redirected(user, caller, inv.from_display, inv.headers,
+                                                             self.cfg.diversion_reason,
+                                                             list(self.cfg.redirect_headers))
+            return Ring(route.uri, from_uri, headers, "telecommuter"), ""
+        desk = self.users.desk_of(user.id)
+        if desk is None:
+            return None, "paging" if paging else "logged-out"
+        name = inv.from_display.replace('"', "")
+        ident = f"<sip:{caller or 'anonymous'}@{self.presentation.host}>"
+        return Ring(desk.contact, f'"{name}" {ident}' if name else ident, (), "desk"), ""
+
+    def _caller_number(self, from_user: str) -> str:
+        n = self.dialplan.classify(from_user)
+        return n.normalised if isinstance(n, Number) else from_user
+
+    # ------------------------------------------------------------------------------------------ voicemail
+    def on_call_notify(self, call: ActiveCall, state: str, detail: dict[str, Any]) -> None:
+        """Voicemail bookkeeping driven by the incoming-call machine's notifications."""
+        if state == "voicemail-recorded":
+            m = self.voicemail.recorded(call.user_id, str(detail["message_id"]), str(detail["path"]),
+                                        str(detail.get("caller", "")), str(detail.get("caller_name", "")),
+                                        str(detail.get("called", "")), float(detail["duration_s"]))
+            if m is not None:
+                self.publish_mailbox(call.user_id, "new", m)
+        elif state == "voicemail-discarded":
+            Path(str(detail["path"])).unlink(missing_ok=True)
+
+    def publish_mailbox(self, user_id: str, change: str, m: Message | None = None) -> None:
+        """The message-waiting indicator: every change to a box goes to the user's event stream."""
+        total, unread = self.users.message_counts(user_id)
+        data: dict[str, Any] = {"change": change, "total": total, "unread": unread, "waiting": unread > 0}
+        if m is not None:
+            data["message"] = m.public()
+        self.bus.publish(user_id, "voicemail", data)
 
     def start_test_call(self, user: User) -> ActiveCall:
         route = self.router.route(user.telecommuter_number, None)
@@ -208,8 +411,18 @@ class TelecommuterService:
         """The telecommuter number gets the same rules as a target: a premium number is not a home office."""
         return self.check_target(user, number)
 
+    def _extension_free_of_desks(self, extension: str) -> None:
+        if self.users.get_desk(extension) is not None:
+            raise Refused(409, "conflict", f"extension {extension} is a desk extension")
+
     def _public_number(self, number: str, field_name: str) -> str:
         n = self.dialplan.classify(number)
         if isinstance(n, Refusal) or n.category in ("internal", "emergency"):
             raise Refused(422, "invalid-number", f"{field_name}: {number!r} is not a public phone number")
         return n.normalised
+
+
+def _on_user_line(machine: Machine) -> bool:
+    """Does this call hold (or ring) the user's telecommuter phone? One line, plus one waiting call at most."""
+    live = getattr(machine, "live", False)
+    return bool(live.get("user")) if isinstance(live, dict) else bool(live)
