@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.procs import B2bua
+from tests.support.sse import EventWatcher
 
 
 @pytest.fixture
@@ -27,3 +28,17 @@ def start_b2bua(tmp_path: Path) -> Iterator[Callable[..., B2bua]]:
 @pytest.fixture
 def b2bua(start_b2bua: Callable[..., B2bua]) -> B2bua:
     return start_b2bua()
+
+
+@pytest.fixture
+def watcher_factory() -> Iterator[Callable[[B2bua, str, str], EventWatcher]]:
+    made: list[EventWatcher] = []
+
+    def make(b: B2bua, uid: str, token: str) -> EventWatcher:
+        w = EventWatcher(f"http://127.0.0.1:{b.http_port}/v1/users/{uid}/events", token)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()

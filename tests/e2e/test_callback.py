@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.support import audio, wav
 from tests.support.procs import B2bua, PhoneProc, capture, uas
-from tests.support.sse import EventWatcher
 
 pytestmark = pytest.mark.e2e
 
@@ -50,20 +49,6 @@ def make_user(b: B2bua, *, extension: str = "2001", business: str = BUSINESS, mo
                               body={"mode": "on-demand", "number": MOBILE})
         assert status == 200, body
     return uid, token
-
-
-@pytest.fixture
-def watcher_factory() -> Iterator[Callable[[B2bua, str, str], EventWatcher]]:
-    made: list[EventWatcher] = []
-
-    def make(b: B2bua, uid: str, token: str) -> EventWatcher:
-        w = EventWatcher(f"http://127.0.0.1:{b.http_port}/v1/users/{uid}/events", token)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w.close()
 
 
 def phone(b: B2bua, name: str, ip: str, rtp: int, **kw: str) -> PhoneProc:

@@ -77,7 +77,7 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
         call = PhoneCall(self.phone, self, prm.callId)
         self.phone.call = call
         ci = call.getInfo()
-        emit("incoming", remote=ci.remoteUri)
+        emit("incoming", remote=ci.remoteUri, invite=str(prm.rdata.wholeMsg))
         op = pj.CallOpParam()
         op.statusCode = 180
         call.answer(op)
@@ -98,6 +98,7 @@ def main() -> int:
     ap.add_argument("--unhold-at-s", type=float, default=0.0)
     ap.add_argument("--hangup-after-s", type=float, default=0.0, help="hang up this long after answer")
     ap.add_argument("--max-s", type=float, default=30.0)
+    ap.add_argument("--caller", default="15551230001", help="user part of From on calls this phone makes")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -148,7 +149,7 @@ def main() -> int:
     if args.call:
         phone.call = PhoneCall(phone, acc)
         op = pj.CallOpParam(True)
-        op.txOption.localUri = f"sip:15551230001@{args.ip}:{args.port}"
+        op.txOption.localUri = f'"Phone Caller" <sip:{args.caller}@{args.ip}:{args.port}>'
         phone.call.makeCall(args.call, op)
         emit("calling", uri=args.call)
     emit("ready")

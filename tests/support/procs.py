@@ -182,6 +182,15 @@ trunk = "carrier"
         except ValueError:
             return status, raw.decode(errors="replace")
 
+    def http_bytes(self, method: str, path: str, token: str | None = "admin") -> tuple[int, bytes]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method=method)
+        req.add_header("Authorization", f"Bearer {self.token if token == 'admin' else token}")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
     def health(self) -> dict[str, Any]:
         status, body = self.http("GET", "/health", token=None)
         if status != 200:

@@ -50,5 +50,15 @@ class EventWatcher:
             time.sleep(0.05)
         raise AssertionError(f"no {kind} event {state!r} in {timeout}s; got {self.events}")
 
+    def wait_event(self, kind: str, pred: Any = None, timeout: float = 20.0) -> dict[str, Any]:
+        """The first event of ``kind`` (any event type, e.g. "voicemail", "desk") matching ``pred``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for e in list(self.events):
+                if e["kind"] == kind and (pred is None or pred(e)):
+                    return e
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind} event in {timeout}s; got {self.events}")
+
     def close(self) -> None:
         self._stop.set()
