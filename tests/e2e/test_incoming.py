@@ -7,6 +7,7 @@ the "mobile" trunk (127.0.0.4), desk devices on 127.0.0.5."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -170,3 +171,58 @@ def test_desk_then_logged_out_voicemail_then_busy_and_all_survives_restart(inc: 
     assert desks["desks"][0]["occupant"] == uid2
     assert inc.http("DELETE", f"/v1/users/{uid}/voicemail/{msg['id']}", token=token)[0] == 204
     assert inc.http("GET", f"/v1/users/{uid}/voicemail", token=token)[1]["total"] == 0
+
+
+def _waiting_round(b: B2bua, tag: str, expect_rung: int) -> None:
+    """Three calls to the same DID while the first stays up; count how many reached the telecommuter."""
+    tele = uas(b, "uas_answer.xml", ip="127.0.0.4", name=f"tele-{tag}", calls=3, hold_ms=300)
+    first = uac(b, "uac_call.xml", called=BUSINESS, hold_ms=7000, name=f"first-{tag}").start()
+    time.sleep(1.5)
+    second_scn = "uac_call.xml" if expect_rung >= 2 else "uac_fail.xml"
+    second = uac(b, second_scn, called=BUSINESS, hold_ms=2000, name=f"second-{tag}", instance=1).start()
+    time.sleep(1.5)
+    third = uac(b, "uac_fail.xml", called=BUSINESS, name=f"third-{tag}", instance=2).start()
+    r3 = third.wait(20)
+    r2 = second.wait(20)
+    r1 = first.wait(20)
+    assert r1.rc == 0, r1.out
+    assert 486 in r3.statuses(), r3.statuses()  # a further call always gets the fallback (busy: voicemail off)
+    if expect_rung >= 2:
+        assert r2.rc == 0 and 200 in r2.statuses(), r2.out
+    else:
+        assert 486 in r2.statuses(), r2.statuses()
+    t = tele.stop()
+    assert t.requests().count("INVITE") == expect_rung, t.first_lines()
+    b.wait_idle()
+
+
+def test_call_waiting_rings_one_more_call_and_a_third_gets_the_fallback(inc: B2bua) -> None:
+    uid, token = make_user(inc)
+    status, body = inc.http("PATCH", f"/v1/users/{uid}", token=token, body={"voicemail": False, "call_waiting": True})
+    assert status == 200 and body["call_waiting"] is True, body
+    _waiting_round(inc, "cw-on", expect_rung=2)
+    status, body = inc.http("PATCH", f"/v1/users/{uid}", token=token, body={"call_waiting": False})
+    assert status == 200
+    _waiting_round(inc, "cw-off", expect_rung=1)
+
+
+def test_unknown_did_paging_and_caller_cancel(inc: B2bua, watcher_factory: Any) -> None:
+    uid, token = make_user(inc)
+    events = watcher_factory(inc, uid, token)
+    # a number in our DID range that is nobody's: 404, nothing dialled
+    r = uac(inc, "uac_fail.xml", called="+493012399999", name="unknown").start().wait(20)
+    assert 404 in r.statuses(), r.statuses()
+    # a page is not redirected to a mobile: 480, the telecommuter is not rung
+    tele = uas(inc, "uas_noanswer.xml", ip="127.0.0.4", name="tele", calls=2)
+    r = uac(inc, "uac_page.xml", called=BUSINESS, name="page").start().wait(20)
+    assert 480 in r.statuses(), r.statuses()
+    # the caller hangs up while the telecommuter phone rings: that leg is CANCELled, nothing is left
+    r = uac(inc, "uac_cancel_ringing.xml", called=BUSINESS, name="cancel").start().wait(20)
+    assert r.rc == 0 and 487 in r.statuses(), r.out
+    t = tele.stop()
+    assert t.requests().count("INVITE") == 1 and t.requests().count("CANCEL") == 1, t.first_lines()
+    events.wait_for("ended", pred=lambda e: e.get("outcome") == "cancelled")
+    outcomes = [e["outcome"] for e in events.events if e.get("state") == "ended"]
+    assert outcomes == ["paging", "cancelled"], outcomes
+    inc.wait_idle()
+    assert inc.metric("b2bua_invites_rejected_total", code="404", reason="unknown-number") == 1
