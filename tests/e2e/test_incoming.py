@@ -28,6 +28,12 @@ test_call_confirmation_s = 1.5
 
 [voicemail]
 max_message_s = 20
+
+# a PBX / desk phones: may call users by extension
+[[trunks]]
+name = "pbx"
+inbound_acl = ["127.0.0.6/32"]
+extensions = true
 """
 CALLER = "+4940111222"
 DESK_IP = "127.0.0.5"
@@ -213,16 +219,21 @@ def test_unknown_did_paging_and_caller_cancel(inc: B2bua, watcher_factory: Any) 
     r = uac(inc, "uac_fail.xml", called="+493012399999", name="unknown").start().wait(20)
     assert 404 in r.statuses(), r.statuses()
     # a page is not redirected to a mobile: 480, the telecommuter is not rung
-    tele = uas(inc, "uas_noanswer.xml", ip="127.0.0.4", name="tele", calls=2)
+    tele = uas(inc, "uas_noanswer.xml", ip="127.0.0.4", name="tele", calls=3)
     r = uac(inc, "uac_page.xml", called=BUSINESS, name="page").start().wait(20)
     assert 480 in r.statuses(), r.statuses()
     # the caller hangs up while the telecommuter phone rings: that leg is CANCELled, nothing is left
     r = uac(inc, "uac_cancel_ringing.xml", called=BUSINESS, name="cancel").start().wait(20)
     assert r.rc == 0 and 487 in r.statuses(), r.out
+    # an internal call from the PBX trunk by extension is a normal call: it rings the telecommuter too
+    r = uac(inc, "uac_cancel_ringing.xml", called="2001", src_ip="127.0.0.6", name="ext", instance=1).start().wait(20)
+    assert r.rc == 0 and 487 in r.statuses(), r.out
+    r = uac(inc, "uac_fail.xml", called="2999", src_ip="127.0.0.6", name="no-ext", instance=1).start().wait(20)
+    assert 404 in r.statuses(), r.statuses()
     t = tele.stop()
-    assert t.requests().count("INVITE") == 1 and t.requests().count("CANCEL") == 1, t.first_lines()
-    events.wait_for("ended", pred=lambda e: e.get("outcome") == "cancelled")
-    outcomes = [e["outcome"] for e in events.events if e.get("state") == "ended"]
-    assert outcomes == ["paging", "cancelled"], outcomes
+    assert t.requests().count("INVITE") == 2 and t.requests().count("CANCEL") == 2, t.first_lines()
+    events.wait_for("ended", pred=lambda e: e.get("called") == "2001")
+    outcomes = [(e["called"], e["outcome"]) for e in events.events if e.get("state") == "ended"]
+    assert outcomes == [(BUSINESS, "paging"), (BUSINESS, "cancelled"), ("2001", "cancelled")], outcomes
     inc.wait_idle()
     assert inc.metric("b2bua_invites_rejected_total", code="404", reason="unknown-number") == 1

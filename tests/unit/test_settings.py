@@ -67,3 +67,23 @@ def test_toml_syntax_error(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_greeting_must_be_an_8khz_mono_wav(tmp_path: Path) -> None:
+    import wave
+
+    bad = tmp_path / "g.wav"
+    with wave.open(str(bad), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(b"\0" * 44100 * 4)
+    with pytest.raises(ConfigError) as e:
+        load_settings(write(tmp_path, GOOD + f'[voicemail]\ngreeting_wav = "{bad}"\n'))
+    assert e.value.key == "voicemail.greeting_wav" and "8 kHz mono" in e.value.reason
+    with pytest.raises(ConfigError) as e:
+        load_settings(write(tmp_path, GOOD + '[voicemail]\ngreeting_wav = "/nonexistent.wav"\n'))
+    assert "file not found" in e.value.reason
+    with pytest.raises(ConfigError) as e:
+        load_settings(write(tmp_path, GOOD + '[telecommuter]\nowned_numbers = ["030123"]\n'))
+    assert e.value.key.startswith("telecommuter.owned_numbers")
