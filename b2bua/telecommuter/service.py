@@ -294,7 +294,7 @@ class TelecommuterService:
         plan = IncomingPlan(ring, self.cfg.ring_timeout_s, vm, why, details)
         self.log.info("incoming for user", user_id=user.id, rings=ring.where if ring else None, fallback=why or None,
                       voicemail=vm is not None, paging=paging)
-        return IncomingCall(plan), {**details, "ringing": ring.where if ring else None}
+        return IncomingCall(plan), {**details, "trunk_in": admit.trunk, "ringing": ring.where if ring else None}
 
     def _where_to_ring(self, user: User, caller: str, inv: InboundInvite, paging: bool) -> tuple[Ring | None, str]:
         if user.mode is Mode.ON_DEMAND and user.telecommuter_number:

@@ -116,9 +116,16 @@ def test_desk_then_logged_out_voicemail_then_busy_and_all_survives_restart(inc: 
     assert d.requests().count("INVITE") == 1 and d.rc == 0
     assert call_events(events, "ringing")["ringing"] == "desk"
 
-    # telecommuter mode logs the user out of the desk; someone else hot-desks there meanwhile
+    # telecommuter mode logs the user out of the desk; leaving it restores the free desk
     status, body = inc.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "on-demand"})
     assert status == 200 and body["user"]["desk"] is None and body["user"]["restore_desk"] == "2101", body
+    assert body["user"]["rings"] == "telecommuter"
+    assert inc.http("GET", "/v1/desks/2101")[1]["occupant"] is None
+    status, body = inc.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "off"})
+    assert status == 200 and body["user"]["desk"] == "2101" and body["user"]["restore_desk"] is None, body
+    # again, and this time someone else hot-desks there meanwhile
+    status, body = inc.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "on-demand"})
+    assert status == 200 and body["user"]["desk"] is None
     uid2, token2 = make_user(inc, extension="2002", business="+493012340000", mode_on=False)
     status, body = inc.http("PUT", f"/v1/users/{uid2}/desk", token=token2, body={"extension": "2101"})
     assert status == 200, body
@@ -155,6 +162,8 @@ def test_desk_then_logged_out_voicemail_then_busy_and_all_survives_restart(inc: 
     status, m = inc.http("PATCH", f"/v1/users/{uid}/voicemail/{msg['id']}", token=token, body={"read": True})
     assert status == 200 and m["read"] is True
     assert inc.http("GET", f"/v1/users/{uid2}/voicemail", token=token)[0] == 403  # not theirs
+    cdr = next(c for c in inc.http("GET", "/v1/cdrs")[1]["cdrs"] if c["outcome"] == "voicemail")
+    assert cdr["kind"] == "incoming" and cdr["caller"] == CALLER and cdr["trunk_in"] == "carrier"
 
     # voicemail off: busy
     status, body = inc.http("PATCH", f"/v1/users/{uid}", token=token, body={"voicemail": False})
