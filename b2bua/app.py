@@ -102,7 +102,7 @@ async def serve(settings: Settings, config_path: str) -> int:
             service.on_call_notify(call, n.state, dict(n.detail))
             if n.state in ("voicemail-recorded", "voicemail-discarded"):
                 return  # the mailbox event says it, without file paths
-        kind = "test-call" if call.kind == "test" else "call"
+        kind = {"test": "test-call", "session": "session"}.get(call.kind, "call")
         bus.publish(call.user_id, kind, {"call_id": call.id, "state": n.state, **n.detail})
         if call.kind == "test" and n.detail.get("status") == "done" and service is not None:
             service.record_test_result(call.user_id, str(n.detail.get("result", "")))
@@ -132,7 +132,8 @@ async def serve(settings: Settings, config_path: str) -> int:
         return 2
     service = TelecommuterService(tc, classes, store, calls, gate, router, metrics,
                                   Presentation(our_host, tc.callback_presentation), sip.no_answer_timeout_s,
-                                  boxes, bus, frozenset(t.name for t in settings.trunks if t.extensions))
+                                  boxes, bus, settings.keep_connected, settings.store.path.parent / "media",
+                                  frozenset(t.name for t in settings.trunks if t.extensions))
     calls.user_calls = service.incoming_call
 
     def pj_log(level: int, msg: str) -> None:
@@ -157,6 +158,9 @@ async def serve(settings: Settings, config_path: str) -> int:
         store.close()
         return 1
     gate.ceiling = bridged_call_ceiling(limits.max_calls, sip.max_bridged_calls)
+    resumed = service.sessions.resume_all()
+    if resumed:
+        log.info("keep-connected sessions resumed", sessions=resumed)
     shown = {"max_calls": limits.max_calls, "max_conf_ports": limits.max_conf_ports,
              "max_accounts": limits.max_accounts, "ioqueue_max_handles": limits.ioqueue_max_handles,
              "max_bridged_calls": gate.ceiling}

@@ -50,7 +50,10 @@ class Engine(Protocol):
     def send_dtmf(self, leg_id: str, digits: str, duration_ms: int = ...) -> concurrent.futures.Future[None]: ...
     def play_tone(self, leg_id: str, name: str) -> concurrent.futures.Future[None]: ...
     def stop_tone(self, leg_id: str) -> concurrent.futures.Future[None]: ...
-    def play_file(self, leg_id: str, path: str) -> concurrent.futures.Future[None]: ...
+    def play_file(self, leg_id: str, path: str, loop: bool = ...) -> concurrent.futures.Future[None]: ...
+    def stop_file(self, leg_id: str) -> concurrent.futures.Future[None]: ...
+    def unlink(self, leg_id: str) -> concurrent.futures.Future[None]: ...
+    def watch_media(self, leg_id: str, timeout_s: float) -> concurrent.futures.Future[None]: ...
     def record(self, leg_id: str, path: str) -> concurrent.futures.Future[None]: ...
 
 
@@ -103,6 +106,7 @@ class ActiveCall:
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     log: Any = None
     last_notify: str = ""
+    admitted_roles: set[str] = field(default_factory=set)  # party legs holding their own admission
 
     def summary(self) -> dict[str, Any]:
         state = getattr(self.machine, "state", "")
@@ -128,8 +132,17 @@ class Local:
     reason: str = "unknown-number"
 
 
+@dataclass(frozen=True, slots=True)
+class Attach:
+    """Join an inbound leg to a running call (a keep-connected session) under ``role``, then feed ``event``."""
+
+    call_id: str
+    role: str
+    event: Any
+
+
 LocalLookup = Callable[[str, str], Local | None]  # (called number, trunk) -> ours? None: route it onwards
-UserCallFactory = Callable[[InboundInvite, Admit], tuple[Machine, dict[str, Any]]]
+UserCallFactory = Callable[[InboundInvite, Admit], "tuple[Machine, dict[str, Any]] | Attach"]
 
 
 class CallControl:
@@ -215,6 +228,7 @@ class CallControl:
                 self._feed(ev.leg_id, lambda r: br.Answered(r), now)
             case LegEnded():
                 self._early.discard(ev.leg_id)
+                self._release_party(ev.leg_id)
                 self._feed(ev.leg_id, lambda r: br.Ended(r, ev.code, ev.reason), now)
             case LegDtmf():
                 self._feed(ev.leg_id, lambda r: br.Dtmf(r, ev.digit, ev.duration_ms), now)
@@ -248,7 +262,11 @@ class CallControl:
 
     def _user_call(self, inv: InboundInvite, admit: Admit, now: float) -> None:
         assert self.user_calls is not None, "local numbers need the telecommuter service"
-        machine, info = self.user_calls(inv, admit)
+        made = self.user_calls(inv, admit)
+        if isinstance(made, Attach):
+            self._attach(inv, made, now)
+            return
+        machine, info = made
         call = ActiveCall(uuid.uuid4().hex[:16], "incoming", machine, {"caller": inv.leg_id}, time.time(),
                           user_id=admit.user_id, info={**info, "sip_call_id": inv.sip_call_id}, invite=inv)
         call.log = self._log.bind(call_id=call.id, sip_call_id=inv.sip_call_id, caller_leg=inv.leg_id,
@@ -257,6 +275,29 @@ class CallControl:
         call.log.info("call in for user", caller=inv.from_user, called=inv.called, trunk=admit.trunk,
                       src=inv.src_ip)
         self._apply(call, machine.start(now), now)
+
+    def _attach(self, inv: InboundInvite, att: Attach, now: float) -> None:
+        call = self.calls[att.call_id]
+        call.legs[att.role] = inv.leg_id
+        self._by_leg[inv.leg_id] = (call, att.role)
+        call.admitted_roles.add(att.role)
+        call.log.info("call joins session", role=att.role, caller=inv.from_user, called=inv.called,
+                      sip_call_id=inv.sip_call_id)
+        self._apply(call, call.machine.handle(att.event, now), now)
+
+    def send(self, call_id: str, event: Any, admitted_role: str = "") -> ActiveCall | None:
+        """Feed a user command (API/keypad) to a running call; ``admitted_role``: a new party leg that holds its
+        own admission, released when that leg ends."""
+        call = self.calls.get(call_id)
+        if call is None:
+            if admitted_role:
+                self.gate.release()
+            return None
+        if admitted_role:
+            call.admitted_roles.add(admitted_role)
+        now = time.monotonic()
+        self._apply(call, call.machine.handle(event, now), now)
+        return call
 
     def start_machine(self, kind: str, machine: Machine, *, user_id: str = "",
                       info: dict[str, Any] | None = None) -> ActiveCall:
@@ -290,6 +331,12 @@ class CallControl:
             self._feed(ev.leg_id, lambda r: br.Progress(r, 183, True), now)
         elif ev.active:
             self._feed(ev.leg_id, lambda r: br.HoldChanged(r, ev.remote_hold), now)
+
+    def _release_party(self, leg_id: str) -> None:
+        entry = self._by_leg.get(leg_id)
+        if entry is not None and entry[1] in entry[0].admitted_roles:
+            entry[0].admitted_roles.discard(entry[1])
+            self.gate.release()
 
     def _feed(self, leg_id: str, make: Callable[[ev.Role], ev.Event], now: float) -> None:
         entry = self._by_leg.get(leg_id)
@@ -356,7 +403,16 @@ class CallControl:
                         self._watch(call, eng.stop_tone(call.legs[act.role]), "stop_tone")
                 case ev.PlayFile():
                     if act.role in call.legs:
-                        self._watch(call, eng.play_file(call.legs[act.role], act.path), "play_file")
+                        self._watch(call, eng.play_file(call.legs[act.role], act.path, act.loop), "play_file")
+                case ev.StopFile():
+                    if act.role in call.legs:
+                        self._watch(call, eng.stop_file(call.legs[act.role]), "stop_file")
+                case ev.Unlink():
+                    if act.role in call.legs:
+                        self._watch(call, eng.unlink(call.legs[act.role]), "unlink")
+                case ev.WatchMedia():
+                    if act.role in call.legs:
+                        self._watch(call, eng.watch_media(call.legs[act.role], act.timeout_s), "watch_media")
                 case ev.StartRecording():
                     if act.role in call.legs:
                         self._watch(call, eng.record(call.legs[act.role], act.path), "record")
@@ -408,6 +464,9 @@ class CallControl:
             self._by_leg.pop(leg, None)
             self._early.discard(leg)
         self.gate.release()
+        for _ in call.admitted_roles:
+            self.gate.release()
+        call.admitted_roles.clear()
         self.metrics.calls.labels(fin.outcome).inc()
         self.metrics.active_calls.set(len(self.calls))
         duration = fin.ended_at - fin.answered_at if fin.answered_at is not None else 0.0

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -65,6 +65,14 @@ class UserUpdate(_Body):
     privacy: bool | None = None
     voicemail: bool | None = None
     call_waiting: bool | None = None
+    no_supervision: bool | None = None
+
+
+class SessionAction(_Body):
+    action: Literal["hold", "retrieve", "toggle-hold", "swap", "park", "unpark", "accept", "reject", "hangup",
+                    "reconnect"]
+    call: str = Field("", max_length=64, description="a call of the session; empty: the obvious one")
+    slot: int = Field(0, ge=0, le=99, description="park/unpark slot; 0: first free / most recent")
 
 
 class SelfUpdate(_Body):
@@ -225,6 +233,25 @@ def create_app(
         user, test_id = service.set_telecommuter(user_of(p, user_id), body.mode, body.number, body.test_call)
         bus.publish(user.id, "mode", {"mode": user.mode.value, "number": user.telecommuter_number})
         return {"user": service.view(user), "test_call_id": test_id}
+
+    # ------------------------------------------------------------------------------ keep-connected session
+    def session_of(user: User) -> ActiveCall:
+        call = service.sessions.of(user.id)
+        if call is None:
+            raise HTTPException(404, "no keep-connected session (turn the mode on)")
+        return call
+
+    @app.get("/v1/users/{user_id}/session")
+    async def get_session(user_id: str, p: Auth) -> dict[str, Any]:
+        return service.sessions.view(session_of(user_of(p, user_id)))
+
+    @app.post("/v1/users/{user_id}/session/calls", status_code=201)
+    async def session_dial(user_id: str, body: CallRequest, p: Auth) -> dict[str, Any]:
+        return service.sessions.dial(user_of(p, user_id), body.target)
+
+    @app.post("/v1/users/{user_id}/session/actions")
+    async def session_action(user_id: str, body: SessionAction, p: Auth) -> dict[str, Any]:
+        return service.sessions.action(user_of(p, user_id), body.action, body.call, body.slot)
 
     # ------------------------------------------------------------------------------ desks (hot desking)
     @app.post("/v1/desks", status_code=201, dependencies=[Depends(admin_only)])

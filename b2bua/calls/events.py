@@ -137,10 +137,31 @@ class StopTone:
 
 @dataclass(frozen=True, slots=True)
 class PlayFile:
-    """Play a WAV file (8 kHz 16-bit mono) once to the leg, e.g. a voicemail greeting."""
+    """Play a WAV file (8 kHz 16-bit mono) to the leg: once (a greeting) or looped (music on hold)."""
 
     role: Role
     path: str
+    loop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StopFile:
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class Unlink:
+    """Break the leg's media link to whatever it was linked with (both directions)."""
+
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class WatchMedia:
+    """End the leg (as if it failed with 408) when no audio arrives for ``timeout_s`` while it is not on hold."""
+
+    role: Role
+    timeout_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +202,8 @@ class Finished:
 
 
 Action = (
-    PlaceCall | Respond | Answer | Link | Hangup | SetHold | SendDtmf | PlayTone | StopTone | PlayFile
-    | StartRecording | StartTimer | CancelTimer | Notify | Finished
+    PlaceCall | Respond | Answer | Link | Unlink | Hangup | SetHold | SendDtmf | PlayTone | StopTone | PlayFile
+    | StopFile | StartRecording | WatchMedia | StartTimer | CancelTimer | Notify | Finished
 )
 
 

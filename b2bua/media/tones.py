@@ -20,6 +20,10 @@ TONES: dict[str, tuple[Segment, ...]] = {
     "congestion": (Segment(425, 0, 250, 250),),
     # "press the confirmation digit": two short high beeps, then a pause
     "prompt": (Segment(1000, 0, 150, 100), Segment(1000, 0, 150, 1600)),
+    # keep-connected: a call is being put through to the line (two short high beeps, once every 4 s)
+    "announce": (Segment(880, 0, 150, 100), Segment(880, 0, 150, 4000)),
+    # ETSI call-waiting tone, mixed over the active call
+    "call-waiting": (Segment(425, 0, 200, 200), Segment(425, 0, 200, 4400)),
     # test-call confirmation: a rising three-note chime
     "confirm": (Segment(660, 0, 200, 50), Segment(880, 0, 200, 50), Segment(1320, 0, 400, 1000)),
 }

@@ -163,6 +163,35 @@ def _check_greeting(v: str) -> str:
     return v
 
 
+KeypadAction = Literal["toggle-hold", "hold", "retrieve", "swap", "park", "unpark", "accept", "reject", "hangup"]
+
+
+def _default_keypad() -> dict[str, KeypadAction]:
+    return {"*1": "toggle-hold", "*2": "swap", "*3": "park", "*4": "accept", "*5": "unpark", "*6": "reject",
+            "*0": "hangup"}
+
+
+class KeepConnectedSettings(_Section):
+    rtp_timeout_s: float = Field(10.0, ge=0, le=600, description="no audio from the persistent leg this long "
+                                                                 "(not on hold): it is dead; 0: off")
+    reconnect_timeout_s: float = Field(60.0, gt=0, le=3600, description="held/parked calls wait this long for "
+                                                                        "the user to be reachable again")
+    redial_on_drop: bool = Field(False, description="call the telecommuter back at once when the line drops "
+                                                    "with calls kept")
+    redial_interval_s: float = Field(10.0, ge=1, le=600)
+    park_slots: int = Field(9, ge=1, le=99)
+    park_timeout_s: float = Field(120.0, gt=0, le=3600, description="a parked call rings back after this")
+    auto_answer: bool = Field(True, description="incoming calls connect to an idle line at once (else: "
+                                                "announced, accepted from the API or keypad)")
+    offer_timeout_s: float = Field(20.0, gt=0, le=300)
+    music_wav: str = Field("", description="8 kHz mono 16-bit WAV for held/parked callers; empty: built-in")
+    fallback_code: Literal[480, 486, 503] = 480
+    keypad: dict[Annotated[str, Field(pattern=r"^[0-9*#]{1,4}$")], KeypadAction] = Field(
+        default_factory=_default_keypad, description="DTMF code on the persistent leg -> action")
+
+    _music = field_validator("music_wav")(lambda v: _check_greeting(v))
+
+
 class VoicemailSettings(_Section):
     dir: str = Field("", description="where messages are kept; empty: a voicemail/ folder beside the store")
     greeting_wav: str = Field("", description="8 kHz mono 16-bit WAV played before the beep; empty: a "
@@ -205,6 +234,7 @@ class Settings(BaseSettings):
     routes: list[RouteSettings] = Field(default_factory=list)
     telecommuter: TelecommuterSettings = TelecommuterSettings()
     voicemail: VoicemailSettings = VoicemailSettings()
+    keep_connected: KeepConnectedSettings = KeepConnectedSettings()
     classes_of_service: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], ClassOfServiceSettings] = Field(
         default_factory=_default_cos)
 

@@ -130,6 +130,12 @@ class _Leg(pj.Call):  # type: ignore[misc]
         self.play_path = ""  # wanted file; started once the leg has audio
         self.recorder: pj.AudioMediaRecorder | None = None
         self.record_path = ""
+        self.play_loop = False
+        self.audio_idx = -1
+        self.remote_hold = False
+        self.rtp_timeout_s = 0.0  # > 0: hang up when no RTP arrives for this long (see _watch_media)
+        self.rx_pkts = -1
+        self.rx_changed = 0.0
 
     def onCallState(self, prm: Any) -> None:
         self.eng._guard("onCallState", self.eng._on_state, self)
@@ -173,6 +179,7 @@ class SipEngine:
         self._ids = itertools.count(1)
         self._legs: dict[str, _Leg] = {}
         self._reap: list[str] = []
+        self._watched: set[str] = set()  # legs with an RTP timeout (persistent lines: few)
         self.last_turn = time.monotonic()
         self.turns = 0
         self.leg_count = 0  # read from other threads: a plain int is atomic enough for a gauge
@@ -226,8 +233,17 @@ class SipEngine:
     def stop_tone(self, leg_id: str) -> concurrent.futures.Future[None]:
         return self.submit(lambda: self._stop_tone(leg_id))
 
-    def play_file(self, leg_id: str, path: str) -> concurrent.futures.Future[None]:
-        return self.submit(lambda: self._play_file(leg_id, path))
+    def play_file(self, leg_id: str, path: str, loop: bool = False) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._play_file(leg_id, path, loop))
+
+    def stop_file(self, leg_id: str) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._stop_file(leg_id))
+
+    def unlink(self, leg_id: str) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._unlink_leg(leg_id))
+
+    def watch_media(self, leg_id: str, timeout_s: float) -> concurrent.futures.Future[None]:
+        return self.submit(lambda: self._set_watch(leg_id, timeout_s))
 
     def record(self, leg_id: str, path: str) -> concurrent.futures.Future[None]:
         return self.submit(lambda: self._record(leg_id, path))
@@ -241,11 +257,15 @@ class SipEngine:
             return
         self._ready.set_result(read_build_limits())
         poll = self._cfg.poll_ms
+        next_watch = 0.0
         try:
             while not self._stopping.is_set():
                 ep.libHandleEvents(poll)
                 self._drain()
                 self._do_reap()
+                if self._watched and time.monotonic() >= next_watch:
+                    next_watch = time.monotonic() + 0.5
+                    self._watch_media()
                 self.turns += 1
                 self.last_turn = time.monotonic()
             self._shutdown(ep)
@@ -412,6 +432,7 @@ class SipEngine:
             self._unlink(leg)
             self._drop_tone(leg)
             self._drop_files(leg)  # before LegEnded: a recording is complete when the app hears the leg ended
+            self._watched.discard(leg.leg_id)
             self._reap.append(leg.leg_id)
             if not leg.silent:
                 self._emit(LegEnded(leg.leg_id, int(ci.lastStatusCode), str(ci.lastReason)))
@@ -427,9 +448,11 @@ class SipEngine:
                 mi.audioConfSlot >= 0
             ):
                 leg.audio = leg.getAudioMedia(mi.index)
+                leg.audio_idx = int(mi.index)
                 active = True
                 remote_hold = mi.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
             break
+        leg.remote_hold = remote_hold
         self._connect(leg)
         if leg.audio is not None:
             if leg.tone_name:
@@ -485,8 +508,54 @@ class SipEngine:
         la, lb = self._legs.get(a), self._legs.get(b)
         if la is None or lb is None:
             return
+        if la.peer != b:
+            self._unlink_leg(a)
+        if lb.peer != a:
+            self._unlink_leg(b)
         la.peer, lb.peer = b, a
         self._connect(la)
+
+    def _unlink_leg(self, leg_id: str) -> None:
+        """Break a leg's link both ways (a persistent line moving from one call to another)."""
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.peer is None:
+            return
+        peer = self._legs.get(leg.peer)
+        if peer is not None:
+            if leg.audio is not None and peer.audio is not None:
+                with contextlib.suppress(pj.Error):
+                    leg.audio.stopTransmit(peer.audio)
+                    peer.audio.stopTransmit(leg.audio)
+            if peer.peer == leg_id:
+                peer.peer = None
+        leg.peer = None
+
+    def _set_watch(self, leg_id: str, timeout_s: float) -> None:
+        leg = self._leg(leg_id)
+        if leg is None:
+            return
+        leg.rtp_timeout_s = timeout_s
+        leg.rx_pkts, leg.rx_changed = -1, time.monotonic()
+        self._watched.add(leg_id)
+
+    def _watch_media(self) -> None:
+        """RTP timeout for watched legs: a phone that died without a BYE stops sending audio."""
+        now = time.monotonic()
+        for leg_id in list(self._watched):
+            leg = self._leg(leg_id)
+            if leg is None:
+                self._watched.discard(leg_id)
+                continue
+            pkts = leg.rx_pkts
+            if leg.audio_idx >= 0:
+                with contextlib.suppress(pj.Error):
+                    pkts = int(leg.getStreamStat(leg.audio_idx).rtcp.rxStat.pkt)
+            if pkts != leg.rx_pkts or leg.remote_hold:
+                leg.rx_pkts, leg.rx_changed = pkts, now
+            elif now - leg.rx_changed >= leg.rtp_timeout_s:
+                self._watched.discard(leg_id)
+                self._log(2, f"RTP timeout on {leg_id}: nothing for {leg.rtp_timeout_s:.0f} s")
+                leg.hangup(_op(0, (("Reason", 'SIP;cause=408;text="RTP timeout"'),)))
 
     def _connect(self, leg: _Leg) -> None:
         peer = self._legs.get(leg.peer) if leg.peer else None
@@ -534,19 +603,28 @@ class SipEngine:
             leg.tone = None  # the wrapper's destructor removes its conference port, here in the SIP thread
         leg.tone_name = ""
 
-    def _play_file(self, leg_id: str, path: str) -> None:
+    def _play_file(self, leg_id: str, path: str, loop: bool) -> None:
         leg = self._leg(leg_id)
         if leg is None:
             return
-        leg.play_path = path
-        if leg.player is not None:
-            leg.player = None
+        self._stop_file(leg_id)
+        leg.play_path, leg.play_loop = path, loop
         if leg.audio is not None:
             self._start_player(leg)
 
+    def _stop_file(self, leg_id: str) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None:
+            return
+        if leg.player is not None and leg.audio is not None:
+            with contextlib.suppress(pj.Error):
+                leg.player.stopTransmit(leg.audio)
+        leg.player = None
+        leg.play_path = ""
+
     def _start_player(self, leg: _Leg) -> None:
         player = pj.AudioMediaPlayer()
-        player.createPlayer(leg.play_path, pj.PJMEDIA_FILE_NO_LOOP)
+        player.createPlayer(leg.play_path, 0 if leg.play_loop else pj.PJMEDIA_FILE_NO_LOOP)
         assert leg.audio is not None
         player.startTransmit(leg.audio)
         leg.player = player

@@ -67,12 +67,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX voicemail_user ON voicemail(user_id, received_at);
     """,
+    """
+    ALTER TABLE users ADD COLUMN no_supervision INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 _USER_COLUMNS = ("id", "name", "extension", "business_number", "telecommuter_number", "mode", "class_of_service",
                  "confirm_digit", "privacy", "created_at", "last_test_result", "last_test_at", "voicemail",
-                 "call_waiting", "restore_desk")
-_BOOL_COLUMNS = ("privacy", "voicemail", "call_waiting")
+                 "call_waiting", "restore_desk", "no_supervision")
+_BOOL_COLUMNS = ("privacy", "voicemail", "call_waiting", "no_supervision")
 _UPDATABLE = set(_USER_COLUMNS) - {"id", "created_at"}
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from b2bua.callcontrol import ActiveCall, AdmissionGate, CallControl, Local, Machine
+from b2bua.callcontrol import ActiveCall, AdmissionGate, Attach, CallControl, Local, Machine
 from b2bua.calls.callback import CallbackCall, CallbackPlan
 from b2bua.calls.incoming import IncomingCall, IncomingPlan, Ring
 from b2bua.calls.routing import Router
@@ -19,11 +19,12 @@ from b2bua.calls.testcall import TestCall
 from b2bua.eventbus import EventBus
 from b2bua.ops import logging as blog
 from b2bua.ops.metrics import Metrics
-from b2bua.ops.settings import TelecommuterSettings
+from b2bua.ops.settings import KeepConnectedSettings, TelecommuterSettings
 from b2bua.sip import message
 from b2bua.sip.types import Admit, InboundInvite
 from b2bua.telecommuter.dialplan import ClassOfService, Dialplan, Number, RateLimiter, Refusal
 from b2bua.telecommuter.directory import Directory
+from b2bua.telecommuter.sessions import Sessions
 from b2bua.telecommuter.users import Desk, Message, Mode, User, UserRepository, new_token
 from b2bua.telecommuter.voicemail import VoicemailBoxes
 
@@ -90,6 +91,8 @@ class TelecommuterService:
         target_answer_timeout_s: float,
         voicemail: VoicemailBoxes,
         bus: EventBus,
+        keep_connected: KeepConnectedSettings,
+        media_dir: Path,
         extension_trunks: frozenset[str] = frozenset(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -111,6 +114,7 @@ class TelecommuterService:
         self.extension_trunks = extension_trunks
         self.directory = Directory(self.dialplan)
         self.refresh_directory()
+        self.sessions = Sessions(self, keep_connected, media_dir)
 
     # ------------------------------------------------------------------------------------------ directory
     def refresh_directory(self) -> None:
@@ -179,8 +183,8 @@ class TelecommuterService:
 
     # ------------------------------------------------------------------------------------------ modes
     def set_telecommuter(self, user: User, mode: Mode, number: str | None, test_call: bool) -> tuple[User, str | None]:
-        if mode is Mode.KEEP_CONNECTED:
-            raise Refused(422, "mode-unavailable", "keep-connected mode is not available yet; use on-demand")
+        if mode is Mode.ON_DEMAND and user.no_supervision:
+            mode = Mode.KEEP_CONNECTED  # without disconnect supervision, re-dialling per call cannot work
         fields: dict[str, Any] = {"mode": mode}
         if number:
             fields["telecommuter_number"] = self._allowed_number(user, number).normalised
@@ -196,9 +200,16 @@ class TelecommuterService:
         if mode is Mode.OFF and was_on:
             updated = self._restore_desk(updated)
         self.refresh_directory()
+        session = self.sessions.of(user.id)
+        if session is not None and (mode is not Mode.KEEP_CONNECTED
+                                    or updated.telecommuter_number != user.telecommuter_number):
+            self.sessions.stop(user.id, "keep-connected mode ended")
+            session = None
+        if mode is Mode.KEEP_CONNECTED and session is None and not self.calls.gate.closed:
+            self.sessions.start(updated)
         self.log.info("telecommuter mode", user_id=user.id, mode=mode.value, number=updated.telecommuter_number)
         test_id = None
-        if test_call and mode is not Mode.OFF:
+        if test_call and mode is Mode.ON_DEMAND:  # keep-connected: the line itself is the test
             test_id = self.start_test_call(updated).id
         return updated, test_id
 
@@ -279,7 +290,7 @@ class TelecommuterService:
                 "voicemail_messages": {"total": total, "unread": unread}}
 
     # ------------------------------------------------------------------------------------------ incoming
-    def incoming_call(self, inv: InboundInvite, admit: Admit) -> tuple[Machine, dict[str, Any]]:
+    def incoming_call(self, inv: InboundInvite, admit: Admit) -> tuple[Machine, dict[str, Any]] | Attach:
         """Plan a call to one of our users: ring where they are, else voicemail, else busy/unavailable."""
         user = self.users.get_user(admit.user_id)
         caller = self._caller_number(inv.from_user)
@@ -289,6 +300,16 @@ class TelecommuterService:
             plan = IncomingPlan(None, 0, None, "unreachable", details)
             return IncomingCall(plan), details
         paging = message.is_paging(inv.headers, inv.sdp)
+        if user.mode is Mode.KEEP_CONNECTED and not paging:
+            try:
+                attach = self.sessions.offer(user, inv.leg_id, details)
+            except Refused as e:
+                self.log.warning("keep-connected session unavailable", user_id=user.id, reason=e.message)
+                attach = None
+            if attach is not None:
+                return attach
+            vm = self.voicemail.plan_for(user)
+            return IncomingCall(IncomingPlan(None, 0, vm, "line-busy", details)), {**details, "trunk_in": admit.trunk}
         ring, why = self._where_to_ring(user, caller, inv, paging)
         vm = None if paging else self.voicemail.plan_for(user)
         plan = IncomingPlan(ring, self.cfg.ring_timeout_s, vm, why, details)
@@ -362,13 +383,8 @@ class TelecommuterService:
     def start_callback(self, user: User, target: str) -> ActiveCall:
         if user.mode is not Mode.ON_DEMAND or not user.telecommuter_number:
             raise Refused(409, "telecommuter-mode-off", "turn telecommuter mode on (on-demand) with a number first")
-        cos = self.classes[user.class_of_service]
         number = self.check_target(user, target)
-        if len(self.calls.calls_of(user.id, "callback")) >= cos.max_concurrent_calls:
-            raise self._refuse(user, Refused(429, "concurrent-limit",
-                                             f"at most {cos.max_concurrent_calls} callback calls at once"))
-        if not self.limiter.allow(user.id, cos.max_calls_per_minute, self.clock()):
-            raise self._refuse(user, Refused(429, "rate-limit", f"at most {cos.max_calls_per_minute} calls a minute"))
+        self.check_limits(user, "callback")
         user_route = self.router.route(user.telecommuter_number, None)
         target_route = self.router.route(number.normalised, None)
         if user_route is None or target_route is None:
@@ -387,6 +403,15 @@ class TelecommuterService:
         return self.calls.start_machine("callback", CallbackCall(plan), user_id=user.id, info={
             "target": number.normalised, "target_category": number.category, "dialled": target,
             "user_number": user.telecommuter_number})
+
+    def check_limits(self, user: User, kind: str) -> None:
+        """Concurrent callback calls and call attempts per minute (both 429 naming the limit)."""
+        cos = self.classes[user.class_of_service]
+        if kind == "callback" and len(self.calls.calls_of(user.id, "callback")) >= cos.max_concurrent_calls:
+            raise self._refuse(user, Refused(429, "concurrent-limit",
+                                             f"at most {cos.max_concurrent_calls} callback calls at once"))
+        if not self.limiter.allow(user.id, cos.max_calls_per_minute, self.clock()):
+            raise self._refuse(user, Refused(429, "rate-limit", f"at most {cos.max_calls_per_minute} calls a minute"))
 
     def check_target(self, user: User, target: str) -> Number:
         """The dialling rules for a number this user wants to reach (raises Refused: 403 naming the rule)."""

@@ -32,6 +32,7 @@ class User:
     voicemail: bool = True  # callers nobody answers for get voicemail (else busy/unavailable)
     call_waiting: bool = False  # one more call may ring the telecommuter phone while it is in use
     restore_desk: str = ""  # the desk to log back in to when telecommuter mode ends
+    no_supervision: bool = False  # a line without disconnect supervision (analog, GSM gateway): keep-connected
 
     def public(self) -> dict[str, Any]:
         return {
@@ -39,6 +40,7 @@ class User:
             "telecommuter_number": self.telecommuter_number, "mode": self.mode.value,
             "class_of_service": self.class_of_service, "confirm_digit": self.confirm_digit, "privacy": self.privacy,
             "voicemail": self.voicemail, "call_waiting": self.call_waiting, "restore_desk": self.restore_desk or None,
+            "no_supervision": self.no_supervision,
             "created_at": self.created_at,
             "last_test": {"result": self.last_test_result, "at": self.last_test_at} if self.last_test_at else None,
         }

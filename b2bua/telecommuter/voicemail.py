@@ -6,8 +6,6 @@ store holds who called and when. A row is written only once the recording is com
 
 from __future__ import annotations
 
-import math
-import struct
 import time
 import uuid
 import wave
@@ -15,35 +13,9 @@ from contextlib import suppress
 from pathlib import Path
 
 from b2bua.calls.incoming import VoicemailPlan
+from b2bua.media.sounds import GREETING, wav_seconds, write_notes
 from b2bua.ops.settings import VoicemailSettings
 from b2bua.telecommuter.users import Message, User, UserRepository
-
-RATE = 8000
-# the built-in greeting: a three-note chime, a pause, then the beep that says "speak now"
-_CHIME = ((523, 0.25), (659, 0.25), (784, 0.35), (0, 0.4), (1400, 0.4), (0, 0.1))
-
-
-def write_default_greeting(path: Path) -> None:
-    frames = bytearray()
-    for freq, secs in _CHIME:
-        n = int(RATE * secs)
-        for i in range(n):
-            ramp = min(1.0, i / 80, (n - i) / 80)  # no clicks at note edges
-            v = 0.0 if freq == 0 else 0.35 * ramp * math.sin(2 * math.pi * freq * i / RATE)
-            frames += struct.pack("<h", int(v * 32767))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(bytes(frames))
-    tmp.replace(path)
-
-
-def wav_seconds(path: Path) -> float:
-    with wave.open(str(path), "rb") as w:
-        return w.getnframes() / float(w.getframerate())
 
 
 class VoicemailBoxes:
@@ -56,7 +28,7 @@ class VoicemailBoxes:
             self.greeting = Path(settings.greeting_wav)
         else:
             self.greeting = self.dir / "default-greeting.wav"
-            write_default_greeting(self.greeting)
+            write_notes(self.greeting, GREETING)
         self.greeting_s = wav_seconds(self.greeting)
 
     def plan_for(self, user: User) -> VoicemailPlan | None:

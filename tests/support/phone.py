@@ -33,6 +33,7 @@ class Phone:
         self.held = False
         self.unheld = False
         self.answer_at = 0.0
+        self.script: list[tuple[float, str]] = []
 
 
 class PhoneCall(pj.Call):  # type: ignore[misc]
@@ -99,6 +100,8 @@ def main() -> int:
     ap.add_argument("--hangup-after-s", type=float, default=0.0, help="hang up this long after answer")
     ap.add_argument("--max-s", type=float, default=30.0)
     ap.add_argument("--caller", default="15551230001", help="user part of From on calls this phone makes")
+    ap.add_argument("--dtmf-script", default="", help="'secs:digits;secs:digits' after answer (keypad codes)")
+    ap.add_argument("--dtmf-method", choices=("rfc2833", "info"), default="rfc2833")
     args = ap.parse_args()
 
     ep = pj.Endpoint()
@@ -123,6 +126,7 @@ def main() -> int:
         ep.codecSetPriority(ci.codecId, 200 if ci.codecId.startswith("PCMU/") else 0)
 
     phone = Phone(args)
+    phone.script = sorted((float(t), d) for t, d in (x.split(":", 1) for x in args.dtmf_script.split(";") if x))
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:phone@{args.ip}:{args.port}"
     acfg.mediaConfig.transportConfig.port = args.rtp_port
@@ -177,6 +181,13 @@ def main() -> int:
             p.digits = args.dtmf
             call.sendDtmf(p)
             emit("sent-dtmf", digits=args.dtmf)
+        while phone.script and now - up >= phone.script[0][0]:
+            _, digits = phone.script.pop(0)
+            p = pj.CallSendDtmfParam()
+            p.method = pj.PJSUA_DTMF_METHOD_SIP_INFO if args.dtmf_method == "info" else pj.PJSUA_DTMF_METHOD_RFC2833
+            p.digits = digits
+            call.sendDtmf(p)
+            emit("sent-dtmf", digits=digits, method=args.dtmf_method)
         if args.hold_at_s and not phone.held and now - up >= args.hold_at_s:
             phone.held = True
             call.setHold(pj.CallOpParam(True))

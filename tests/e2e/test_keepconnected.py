@@ -1,0 +1,108 @@
+"""Keep-connected mode end to end: one persistent leg to the telecommuter's pjsua2 phone (127.0.0.4) carries
+outgoing calls to pjsua2 phones on the carrier side (127.0.0.3) and incoming calls from the trunk (127.0.0.2);
+hold with music, park, swap, call waiting, keypad codes, and reconnect after the phone dies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from b2bua.media.sounds import MUSIC_TONES
+from tests.e2e.test_callback import BUSINESS, MOBILE, ROUTES, make_user, phone
+from tests.e2e.test_incoming import caller_phone
+from tests.support import wav
+from tests.support.procs import B2bua, PhoneProc
+
+pytestmark = pytest.mark.e2e
+
+KC_CONFIG = """
+[telecommuter]
+home_country = "DE"
+ring_timeout_s = 4
+
+[keep_connected]
+rtp_timeout_s = 2
+reconnect_timeout_s = 12
+offer_timeout_s = 8
+park_timeout_s = 60
+"""
+TARGET_A, TARGET_B = "030 98765432", "030 98765433"
+TONES = (425.0, 1000.0, 1700.0, 1200.0, *MUSIC_TONES)
+
+
+@pytest.fixture
+def kc(start_b2bua: Callable[..., B2bua]) -> B2bua:
+    return start_b2bua(extra_config=KC_CONFIG, routes_before=ROUTES, no_answer_timeout_s=6)
+
+
+def keep_connected(b: B2bua, watcher_factory: Any, **user: Any) -> tuple[str, str, Any]:
+    uid, token = make_user(b, mode_on=False, telecommuter_number=MOBILE, **user)
+    events = watcher_factory(b, uid, token)
+    status, body = b.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "keep-connected"})
+    assert status == 200 and body["user"]["mode"] == "keep-connected", body
+    return uid, token, events
+
+
+def line_phone(b: B2bua, name: str = "tele", **kw: str) -> PhoneProc:
+    return phone(b, name, "127.0.0.4", b.far_port + 3000, tone_hz="1700", answer_after_s="0.3", max_s="90", **kw)
+
+
+def target_phone(b: B2bua, name: str, tone: str, **kw: str) -> PhoneProc:
+    return phone(b, name, "127.0.0.3", b.far_port + 3500, tone_hz=tone, answer_after_s="0.3", max_s="60", **kw)
+
+
+def tone_between(path: Any, events: list[dict[str, Any]], hz: float, start: float, end: float) -> tuple[float, int]:
+    """Share of audible 100 ms blocks dominated by ``hz`` between two monotonic instants (phone event times)."""
+    t0 = next(e["t"] for e in events if e["event"] == "media")
+    return wav.tone_share(path, hz, candidates=TONES, start_s=start - t0, end_s=end - t0)
+
+
+def ev_time(events: list[dict[str, Any]], name: str, nth: int = 0) -> float:
+    return float([e["t"] for e in events if e["event"] == name][nth])
+
+
+def test_two_outgoing_and_one_incoming_call_over_one_line_invite(kc: B2bua, watcher_factory: Any) -> None:
+    tele_wav = kc.workdir / "tele.wav"
+    tele = line_phone(kc, record=str(tele_wav))
+    uid, token, events = keep_connected(kc, watcher_factory)
+    events.wait_for("line-up", kind="session")
+
+    a_wav = kc.workdir / "a.wav"
+    a = target_phone(kc, "a", "1000", record=str(a_wav), hangup_after_s="3")
+    status, body = kc.http("POST", f"/v1/users/{uid}/session/calls", token=token, body={"target": TARGET_A})
+    assert status == 201, body
+    ae = a.wait(30)
+    events.wait_for("call-ended", kind="session", pred=lambda e: e["call"] == body["call"])
+
+    b = target_phone(kc, "b", "1200", hangup_after_s="2")
+    status, body2 = kc.http("POST", f"/v1/users/{uid}/session/calls", token=token, body={"target": TARGET_B})
+    assert status == 201, body2
+    b.wait(30)
+    events.wait_for("call-ended", kind="session", pred=lambda e: e["call"] == body2["call"])
+
+    c_wav = kc.workdir / "c.wav"
+    c = caller_phone(kc, "c", BUSINESS, tone_hz="1000", record=str(c_wav), hangup_after_s="3", max_s="30")
+    ce = c.wait(30)
+    events.wait_for("call-ended", kind="session", pred=lambda e: e["call"].startswith("in-"))
+
+    status, view = kc.http("GET", f"/v1/users/{uid}/session", token=token)
+    assert status == 200 and view["line"] == "up" and view["line_invites"] == 1 and view["calls"] == [], view
+    status, _ = kc.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "off"})
+    assert status == 200
+    te = tele.wait(20)
+    assert [e["event"] for e in te].count("incoming") == 1, te  # exactly one INVITE to the telecommuter
+    assert any(e["event"] == "disconnected" for e in te)
+    events.wait_for("session-ended", kind="session")
+
+    # audio both ways on each call
+    a_up, a_end = ev_time(ae, "confirmed"), ev_time(ae, "hangup")
+    share, n = tone_between(a_wav, ae, 1700.0, a_up + 0.5, a_end)
+    assert n >= 10 and share > 0.8, f"telecommuter at target A: {share:.2f} of {n}"
+    share, n = tone_between(tele_wav, te, 1000.0, a_up + 0.5, a_end)
+    assert n >= 10 and share > 0.8, f"target A at the telecommuter: {share:.2f} of {n}"
+    c_up, c_end = ev_time(ce, "confirmed"), ev_time(ce, "hangup")
+    share, n = tone_between(c_wav, ce, 1700.0, c_up + 0.5, c_end)
+    assert n >= 10 and share > 0.8, f"telecommuter at the caller: {share:.2f} of {n}"
+    kc.wait_idle()
