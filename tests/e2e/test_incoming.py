@@ -44,8 +44,9 @@ def inc(start_b2bua: Callable[..., B2bua]) -> B2bua:
     return start_b2bua(extra_config=INCOMING_CONFIG, routes_before=ROUTES, no_answer_timeout_s=4)
 
 
-def caller_phone(b: B2bua, name: str, called: str, **kw: str) -> PhoneProc:
-    args = ["--ip", "127.0.0.2", "--port", str(b.sip_port + 1000), "--rtp-port", str(b.far_port + 4000),
+def caller_phone(b: B2bua, name: str, called: str, slot: int = 0, **kw: str) -> PhoneProc:
+    args = ["--ip", "127.0.0.2", "--port", str(b.sip_port + 1100 + slot),
+            "--rtp-port", str(b.far_port + 4000 + 100 * slot),
             "--call", f"sip:{called}@127.0.0.1:{b.sip_port}", "--caller", CALLER]
     for k, v in kw.items():
         args += [f"--{k.replace('_', '-')}", v]

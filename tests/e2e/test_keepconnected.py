@@ -4,6 +4,7 @@ hold with music, park, swap, call waiting, keypad codes, and reconnect after the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from b2bua.media.sounds import MUSIC_TONES
 from tests.e2e.test_callback import BUSINESS, MOBILE, ROUTES, make_user, phone
 from tests.e2e.test_incoming import caller_phone
 from tests.support import wav
-from tests.support.procs import B2bua, PhoneProc
+from tests.support.procs import B2bua, PhoneProc, uac
 
 pytestmark = pytest.mark.e2e
 
@@ -105,4 +106,79 @@ def test_two_outgoing_and_one_incoming_call_over_one_line_invite(kc: B2bua, watc
     c_up, c_end = ev_time(ce, "confirmed"), ev_time(ce, "hangup")
     share, n = tone_between(c_wav, ce, 1700.0, c_up + 0.5, c_end)
     assert n >= 10 and share > 0.8, f"telecommuter at the caller: {share:.2f} of {n}"
+    kc.wait_idle()
+
+
+def music_between(path: Any, events: list[dict[str, Any]], start: float, end: float) -> tuple[float, int]:
+    t0 = next(e["t"] for e in events if e["event"] == "media")
+    return wav.tone_share(path, MUSIC_TONES, candidates=TONES, start_s=start - t0, end_s=end - t0)
+
+
+def test_hold_music_call_waiting_swap_park_and_a_further_call_gets_the_fallback(kc: B2bua,
+                                                                                  watcher_factory: Any) -> None:
+    tele_wav, a_wav, c_wav = kc.workdir / "tele.wav", kc.workdir / "a.wav", kc.workdir / "c.wav"
+    tele = line_phone(kc, record=str(tele_wav))
+    uid, token, events = keep_connected(kc, watcher_factory, call_waiting=True, voicemail=False)
+    events.wait_for("line-up", kind="session")
+
+    def act(action: str, **kw: Any) -> dict[str, Any]:
+        status, body = kc.http("POST", f"/v1/users/{uid}/session/actions", token=token, body={"action": action, **kw})
+        assert status == 200, (action, body)
+        time.sleep(2.5)
+        return dict(body)
+
+    a = target_phone(kc, "a", "1000", record=str(a_wav))
+    status, dialled = kc.http("POST", f"/v1/users/{uid}/session/calls", token=token, body={"target": TARGET_A})
+    assert status == 201, dialled
+    events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == dialled["call"])
+    time.sleep(2)
+    t = {"hold": time.monotonic()}
+    act("hold")
+    t["retrieve"] = time.monotonic()
+    act("retrieve")
+
+    # call waiting: C is offered while A talks; a further call D gets the fallback (busy: voicemail off)
+    c = caller_phone(kc, "c", BUSINESS, tone_hz="1200", record=str(c_wav), max_s="60")
+    offered = events.wait_for("call-offered", kind="session")
+    assert offered["waiting"] is True and offered["caller"] == "+4940111222"
+    r = uac(kc, "uac_fail.xml", called=BUSINESS, name="d", instance=2).start().wait(20)
+    assert 486 in r.statuses(), r.statuses()
+    assert kc.http("POST", f"/v1/users/{uid}/session/actions", token=token,
+                   body={"action": "unpark", "slot": 1})[0] == 409  # nothing parked: refused, nothing changes
+    t["accept"] = time.monotonic()
+    view = act("accept")
+    states = {x["call"]: x["state"] for x in view["calls"]}
+    assert states == {dialled["call"]: "held", offered["call"]: "active"}, view
+    t["swap"] = time.monotonic()
+    view = act("swap")
+    assert {x["call"]: x["state"] for x in view["calls"]} == {dialled["call"]: "active", offered["call"]: "held"}
+    t["park"] = time.monotonic()
+    view = act("park", call=dialled["call"])
+    parked = next(x for x in view["calls"] if x["call"] == dialled["call"])
+    assert parked["state"] == "parked" and parked["slot"] == 1, view
+    t["unpark"] = time.monotonic()
+    act("unpark", slot=1)
+    t["end"] = time.monotonic()
+    act("hangup", call=dialled["call"])
+    act("hangup", call=offered["call"])
+    status, view = kc.http("GET", f"/v1/users/{uid}/session", token=token)
+    assert view["calls"] == [] and view["line"] == "up" and view["line_invites"] == 1, view
+    ae, ce = a.wait(20), c.wait(20)
+    assert kc.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "off"})[0] == 200
+    te = tele.wait(20)
+    assert [e["event"] for e in te].count("incoming") == 1
+
+    # what A heard: music while held/parked/waiting behind C, the telecommuter (1700 Hz) while connected
+    for what, start, end in (("music", "hold", "retrieve"), ("1700", "retrieve", "accept"),
+                             ("music", "accept", "swap"), ("1700", "swap", "park"), ("music", "park", "unpark"),
+                             ("1700", "unpark", "end")):
+        share, n = (music_between(a_wav, ae, t[start] + 0.6, t[end]) if what == "music"
+                    else tone_between(a_wav, ae, 1700.0, t[start] + 0.6, t[end]))
+        assert n >= 8 and share > 0.7, f"A between {start} and {end}: {what} {share:.2f} of {n}"
+    share, n = tone_between(c_wav, ce, 1700.0, t["accept"] + 0.6, t["swap"])
+    assert n >= 8 and share > 0.7, f"C connected: {share:.2f} of {n}"
+    share, n = music_between(c_wav, ce, t["swap"] + 0.6, t["park"])
+    assert n >= 8 and share > 0.7, f"C held: music {share:.2f} of {n}"
+    share, n = tone_between(tele_wav, te, 1200.0, t["accept"] + 0.6, t["swap"])
+    assert n >= 8 and share > 0.7, f"C at the telecommuter: {share:.2f} of {n}"
     kc.wait_idle()

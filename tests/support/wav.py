@@ -16,9 +16,11 @@ def samples(path: Path) -> tuple[list[int], int]:
         return list(data[:: w.getnchannels()]), w.getframerate()
 
 
-def tone_share(path: Path, expected_hz: float, candidates: tuple[float, ...] = (400.0, 1000.0, 1700.0),
-               start_s: float = 0.0, end_s: float | None = None) -> tuple[float, int]:
-    """Share of the audible 100 ms blocks (between start_s and end_s) dominated by expected_hz."""
+def tone_share(path: Path, expected_hz: float | tuple[float, ...],
+               candidates: tuple[float, ...] = (400.0, 1000.0, 1700.0), start_s: float = 0.0,
+               end_s: float | None = None) -> tuple[float, int]:
+    """Share of the audible 100 ms blocks (between start_s and end_s) dominated by expected_hz (or any of them)."""
+    expected = expected_hz if isinstance(expected_hz, tuple) else (expected_hz,)
     s, rate = samples(path)
     s = s[int(start_s * rate): None if end_s is None else int(end_s * rate)]
     n = rate // 10
@@ -26,5 +28,5 @@ def tone_share(path: Path, expected_hz: float, candidates: tuple[float, ...] = (
     loud = [b for b in blocks if sum(x * x for x in b) / len(b) > 1e5]
     if not loud:
         return 0.0, 0
-    hits = sum(1 for b in loud if (ft := g711.dominant_tone(b, candidates, rate))[0] == expected_hz and ft[1] > 0.5)
+    hits = sum(1 for b in loud if (ft := g711.dominant_tone(b, candidates, rate))[0] in expected and ft[1] > 0.5)
     return hits / len(loud), len(loud)
