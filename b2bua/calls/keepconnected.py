@@ -596,7 +596,7 @@ class KeepConnectedSession:
         self.reconnecting = False
         self.pending = None
         code = self.plan.fallback_code
-        acts: list[Action] = [CancelTimer(REDIAL)]
+        acts: list[Action] = [CancelTimer(REDIAL), Notify("reconnect-failed", {"calls": sorted(self.parties)})]
         if self.line_live:
             acts.append(Hangup(self.line, "reconnect timed out"))
         for p in list(self.parties.values()):
@@ -606,7 +606,6 @@ class KeepConnectedSession:
                 acts.append(Respond(p.role, code, headers=why))
             else:
                 acts.append(Hangup(p.role, "telecommuter unreachable", why))
-        acts.append(Notify("reconnect-failed", {"calls": sorted(self.parties)}))
         return acts
 
     # ------------------------------------------------------------------------------------------ the end

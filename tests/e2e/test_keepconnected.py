@@ -28,6 +28,17 @@ rtp_timeout_s = 2
 reconnect_timeout_s = 12
 offer_timeout_s = 8
 park_timeout_s = 60
+
+# a second far end for calls to TARGET_B, so two target phones can be up at once
+[[trunks]]
+name = "other"
+host = "127.0.0.7"
+port = @FAR_PORT@
+"""
+KC_ROUTES = ROUTES + """
+[[routes]]
+pattern = "\\\\+493098765433"
+trunk = "other"
 """
 TARGET_A, TARGET_B = "030 98765432", "030 98765433"
 TONES = (425.0, 1000.0, 1700.0, 1200.0, *MUSIC_TONES)
@@ -35,7 +46,7 @@ TONES = (425.0, 1000.0, 1700.0, 1200.0, *MUSIC_TONES)
 
 @pytest.fixture
 def kc(start_b2bua: Callable[..., B2bua]) -> B2bua:
-    return start_b2bua(extra_config=KC_CONFIG, routes_before=ROUTES, no_answer_timeout_s=6)
+    return start_b2bua(extra_config=KC_CONFIG, routes_before=KC_ROUTES, no_answer_timeout_s=6)
 
 
 def keep_connected(b: B2bua, watcher_factory: Any, **user: Any) -> tuple[str, str, Any]:
@@ -50,8 +61,8 @@ def line_phone(b: B2bua, name: str = "tele", **kw: str) -> PhoneProc:
     return phone(b, name, "127.0.0.4", b.far_port + 3000, tone_hz="1700", answer_after_s="0.3", max_s="90", **kw)
 
 
-def target_phone(b: B2bua, name: str, tone: str, **kw: str) -> PhoneProc:
-    return phone(b, name, "127.0.0.3", b.far_port + 3500, tone_hz=tone, answer_after_s="0.3", max_s="60", **kw)
+def target_phone(b: B2bua, name: str, tone: str, ip: str = "127.0.0.3", **kw: str) -> PhoneProc:
+    return phone(b, name, ip, b.far_port + 3500, tone_hz=tone, answer_after_s="0.3", max_s="90", **kw)
 
 
 def tone_between(path: Any, events: list[dict[str, Any]], hz: float, start: float, end: float) -> tuple[float, int]:
@@ -107,6 +118,17 @@ def test_two_outgoing_and_one_incoming_call_over_one_line_invite(kc: B2bua, watc
     share, n = tone_between(c_wav, ce, 1700.0, c_up + 0.5, c_end)
     assert n >= 10 and share > 0.8, f"telecommuter at the caller: {share:.2f} of {n}"
     kc.wait_idle()
+
+
+def nth(events: Any, state: str, n: int, timeout: float = 20.0) -> dict[str, Any]:
+    """The n-th session event in ``state`` (waiting for it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in list(events.events) if e["kind"] == "session" and e.get("state") == state]
+        if len(found) >= n:
+            return dict(found[n - 1])
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {n} {state!r} events: {events.events}")
 
 
 def music_between(path: Any, events: list[dict[str, Any]], start: float, end: float) -> tuple[float, int]:
@@ -182,3 +204,85 @@ def test_hold_music_call_waiting_swap_park_and_a_further_call_gets_the_fallback(
     share, n = tone_between(tele_wav, te, 1200.0, t["accept"] + 0.6, t["swap"])
     assert n >= 8 and share > 0.7, f"C at the telecommuter: {share:.2f} of {n}"
     kc.wait_idle()
+
+
+
+def test_line_dies_with_calls_held_and_parked_and_each_action_redials_once(kc: B2bua, watcher_factory: Any) -> None:
+    a_wav, b_wav = kc.workdir / "a.wav", kc.workdir / "b.wav"
+    t1_wav, t2_wav = kc.workdir / "t1.wav", kc.workdir / "t2.wav"
+    t1 = line_phone(kc, "t1", record=str(t1_wav))
+    uid, token, events = keep_connected(kc, watcher_factory, voicemail=False)
+    events.wait_for("line-up", kind="session")
+
+    def post(path: str, body: dict[str, Any], expect: int = 200) -> dict[str, Any]:
+        status, got = kc.http("POST", f"/v1/users/{uid}/session/{path}", token=token, body=body)
+        assert status == expect, (path, body, got)
+        return dict(got)
+
+    def session() -> dict[str, Any]:
+        return dict(kc.http("GET", f"/v1/users/{uid}/session", token=token)[1])
+
+    a = target_phone(kc, "a", "1000", record=str(a_wav))
+    call_a = post("calls", {"target": TARGET_A}, 201)["call"]
+    events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == call_a)
+    post("actions", {"action": "park"})
+    b = target_phone(kc, "b", "1200", ip="127.0.0.7", record=str(b_wav))
+    call_b = post("calls", {"target": TARGET_B}, 201)["call"]
+    events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == call_b)
+    post("actions", {"action": "hold"})
+    time.sleep(1)
+
+    # the phone dies without a BYE: the RTP timeout finds out; nothing is lost, both hear music
+    killed = time.monotonic()
+    t1.proc.kill()
+    t1.wait(5)
+    down = events.wait_for("line-down", kind="session", timeout=10)
+    assert sorted(down["kept"]) == sorted([call_a, call_b]), down
+    time.sleep(2.5)
+    heard = time.monotonic()
+    assert {c["call"]: c["state"] for c in session()["calls"]} == {call_a: "parked", call_b: "held"}
+
+    # retrieve re-dials the telecommuter once and reconnects B with audio both ways
+    t2 = line_phone(kc, "t2", record=str(t2_wav), hangup_after_s="5")  # this one drops the line with a BYE
+    post("actions", {"action": "retrieve"})
+    nth(events, "line-up", 2)
+    events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == call_b and e["id"] > down["id"])
+    assert session()["line_invites"] == 2
+    time.sleep(2.5)
+    b_back = time.monotonic()
+    t2.wait(15)
+    down2 = nth(events, "line-down", 2)
+    assert sorted(down2["kept"]) == sorted([call_a, call_b]), down2
+
+    # unpark re-dials once more and reconnects A
+    t3 = line_phone(kc, "t3")
+    post("actions", {"action": "unpark", "slot": 1})
+    nth(events, "line-up", 3)
+    events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == call_a and e["id"] > down2["id"])
+    assert session()["line_invites"] == 3
+    time.sleep(2.5)
+    a_back = time.monotonic()
+
+    # and now the user is unreachable: after the bound both calls get the fallback, with a reason
+    t3.proc.kill()
+    t3.wait(5)
+    failed = events.wait_for("reconnect-failed", kind="session", timeout=30)
+    assert sorted(failed["calls"]) == sorted([call_a, call_b])
+    ae, be = a.wait(20), b.wait(20)
+    assert any(e["event"] == "disconnected" for e in ae) and any(e["event"] == "disconnected" for e in be)
+    assert session()["calls"] == []
+    assert kc.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "off"})[0] == 200
+    kc.wait_idle()
+
+    # A heard music while parked (also after the line died), B while held; each heard the line once back
+    share, n = music_between(a_wav, ae, killed + 0.5, heard)
+    assert n >= 10 and share > 0.7, f"A parked: {share:.2f} of {n}"
+    share, n = music_between(b_wav, be, killed + 3.0, heard)
+    assert n >= 3 and share > 0.7, f"B held after the drop: {share:.2f} of {n}"
+    share, n = tone_between(b_wav, be, 1700.0, b_back - 1.8, b_back)
+    assert n >= 8 and share > 0.7, f"the new line at B: {share:.2f} of {n}"
+    te2 = t2.events
+    share, n = tone_between(t2_wav, te2, 1200.0, b_back - 1.8, b_back)
+    assert n >= 8 and share > 0.7, f"B at the new line: {share:.2f} of {n}"
+    share, n = tone_between(a_wav, ae, 1700.0, a_back - 1.8, a_back)
+    assert n >= 8 and share > 0.7, f"the third line at A: {share:.2f} of {n}"

@@ -118,7 +118,7 @@ port = {self.far_port}
 [[routes]]
 pattern = "[0-9+]+"
 trunk = "carrier"
-{self.extra_config}
+{self.extra_config.replace("@FAR_PORT@", str(self.far_port))}
 """
 
     def start(self, timeout: float = 20.0) -> B2bua:
