@@ -286,3 +286,32 @@ def test_line_dies_with_calls_held_and_parked_and_each_action_redials_once(kc: B
     assert n >= 8 and share > 0.7, f"B at the new line: {share:.2f} of {n}"
     share, n = tone_between(a_wav, ae, 1700.0, a_back - 1.8, a_back)
     assert n >= 8 and share > 0.7, f"the third line at A: {share:.2f} of {n}"
+
+
+@pytest.mark.parametrize("method", ["rfc2833", "info"])
+def test_keypad_codes_do_what_the_api_does(kc: B2bua, watcher_factory: Any, method: str) -> None:
+    a_wav = kc.workdir / "a.wav"
+    # *1 hold, *1 retrieve, *3 park, *5 unpark, *0 hang up (the default codes), typed on the telecommuter phone
+    tele = line_phone(kc, dtmf_script="4:*1;7:*1;10:*3;13:*5;16:*0", dtmf_method=method)
+    uid, token, events = keep_connected(kc, watcher_factory)
+    events.wait_for("line-up", kind="session")
+    a = target_phone(kc, "a", "1000", record=str(a_wav))
+    status, dialled = kc.http("POST", f"/v1/users/{uid}/session/calls", token=token, body={"target": TARGET_A})
+    assert status == 201, dialled
+    ae = a.wait(40)
+    events.wait_for("call-ended", kind="session", pred=lambda e: e["call"] == dialled["call"])
+    states = [e["state"] for e in events.events if e["kind"] == "session" and e.get("call") == dialled["call"]
+              and e["state"] in ("call-connected", "call-held", "call-parked", "call-ended")]
+    assert states == ["call-connected", "call-held", "call-connected", "call-parked", "call-connected",
+                      "call-ended"], states
+    assert kc.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "off"})[0] == 200
+    te = tele.wait(20)
+    sent = [e["t"] for e in te if e["event"] == "sent-dtmf"]
+    assert len(sent) == 5 and all(e.get("method") == method for e in te if e["event"] == "sent-dtmf")
+    share, n = music_between(a_wav, ae, sent[0] + 0.8, sent[1])
+    assert n >= 10 and share > 0.7, f"held by keypad: music {share:.2f} of {n}"
+    share, n = tone_between(a_wav, ae, 1700.0, sent[1] + 0.8, sent[2])
+    assert n >= 10 and share > 0.7, f"retrieved by keypad: {share:.2f} of {n}"
+    share, n = music_between(a_wav, ae, sent[2] + 0.8, sent[3])
+    assert n >= 10 and share > 0.7, f"parked by keypad: music {share:.2f} of {n}"
+    kc.wait_idle()
