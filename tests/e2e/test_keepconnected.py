@@ -49,10 +49,15 @@ def kc(start_b2bua: Callable[..., B2bua]) -> B2bua:
     return start_b2bua(extra_config=KC_CONFIG, routes_before=KC_ROUTES, no_answer_timeout_s=6)
 
 
-def keep_connected(b: B2bua, watcher_factory: Any, **user: Any) -> tuple[str, str, Any]:
+def keep_connected(b: B2bua, watcher_factory: Any, via_flag: bool = False, **user: Any) -> tuple[str, str, Any]:
+    """A user in keep-connected mode: asked for directly, or forced by "line without disconnect supervision"."""
     uid, token = make_user(b, mode_on=False, telecommuter_number=MOBILE, **user)
     events = watcher_factory(b, uid, token)
-    status, body = b.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": "keep-connected"})
+    if via_flag:
+        assert b.http("PATCH", f"/v1/users/{uid}", token=token, body={"no_supervision": True})[0] == 403  # admin's
+        assert b.http("PATCH", f"/v1/users/{uid}", body={"no_supervision": True})[0] == 200
+    mode = "on-demand" if via_flag else "keep-connected"
+    status, body = b.http("PUT", f"/v1/users/{uid}/telecommuter", token=token, body={"mode": mode})
     assert status == 200 and body["user"]["mode"] == "keep-connected", body
     return uid, token, events
 
@@ -78,7 +83,7 @@ def ev_time(events: list[dict[str, Any]], name: str, nth: int = 0) -> float:
 def test_two_outgoing_and_one_incoming_call_over_one_line_invite(kc: B2bua, watcher_factory: Any) -> None:
     tele_wav = kc.workdir / "tele.wav"
     tele = line_phone(kc, record=str(tele_wav))
-    uid, token, events = keep_connected(kc, watcher_factory)
+    uid, token, events = keep_connected(kc, watcher_factory, via_flag=True)
     events.wait_for("line-up", kind="session")
 
     a_wav = kc.workdir / "a.wav"
