@@ -91,17 +91,21 @@ def test_two_outgoing_and_one_incoming_call_over_one_line_invite(kc: B2bua, watc
     status, body = kc.http("POST", f"/v1/users/{uid}/session/calls", token=token, body={"target": TARGET_A})
     assert status == 201, body
     ae = a.wait(30)
+    events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == body["call"])
     events.wait_for("call-ended", kind="session", pred=lambda e: e["call"] == body["call"])
 
-    b = target_phone(kc, "b", "1200", hangup_after_s="2")
+    b = target_phone(kc, "b", "1200", ip="127.0.0.7", hangup_after_s="2")
     status, body2 = kc.http("POST", f"/v1/users/{uid}/session/calls", token=token, body={"target": TARGET_B})
     assert status == 201, body2
-    b.wait(30)
+    be = b.wait(30)
+    assert any(e["event"] == "confirmed" for e in be), be
+    events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == body2["call"])
     events.wait_for("call-ended", kind="session", pred=lambda e: e["call"] == body2["call"])
 
     c_wav = kc.workdir / "c.wav"
     c = caller_phone(kc, "c", BUSINESS, tone_hz="1000", record=str(c_wav), hangup_after_s="3", max_s="30")
     ce = c.wait(30)
+    events.wait_for("call-connected", kind="session", pred=lambda e: e["call"].startswith("in-"))
     events.wait_for("call-ended", kind="session", pred=lambda e: e["call"].startswith("in-"))
 
     status, view = kc.http("GET", f"/v1/users/{uid}/session", token=token)
