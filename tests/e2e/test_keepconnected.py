@@ -190,6 +190,13 @@ def test_hold_music_call_waiting_swap_park_and_a_further_call_gets_the_fallback(
     t["unpark"] = time.monotonic()
     act("unpark", slot=1)
     t["end"] = time.monotonic()
+    # another waiting call, rejected: that caller gets the fallback (busy), the active call is untouched
+    e_call = uac(kc, "uac_fail.xml", called=BUSINESS, name="e", instance=3).start()
+    waiting = events.wait_for("call-offered", kind="session", pred=lambda e: e["call"] != offered["call"])
+    assert waiting["waiting"] is True
+    view = act("reject")
+    assert 486 in e_call.wait(20).statuses()
+    assert {x["call"]: x["state"] for x in view["calls"]}[dialled["call"]] == "active", view
     act("hangup", call=dialled["call"])
     act("hangup", call=offered["call"])
     status, view = kc.http("GET", f"/v1/users/{uid}/session", token=token)
