@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,18 +94,23 @@ class Store:
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
     def migrate(self) -> None:
         v = self.schema_version
         for i, step in enumerate(MIGRATIONS[v:], start=v + 1):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 for stmt in filter(None, (s.strip() for s in step.split(";"))):
                     self._db.execute(stmt)
                 self._db.execute(f"PRAGMA user_version = {i}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     def add_cdr(self, row: dict[str, Any]) -> None:
         row = {"user_id": "", "kind": "trunk", **row}
@@ -148,16 +155,10 @@ class Store:
 
     def delete_user(self, user_id: str) -> bool:
         """The user, their desk login and their messages' rows go together (the caller removes the files)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.execute("UPDATE desks SET occupant = NULL WHERE occupant = ?", (user_id,))
             self._db.execute("DELETE FROM voicemail WHERE user_id = ?", (user_id,))
-            gone = self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 1
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        return gone
+            return self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 1
 
     # ------------------------------------------------------------------------------------ desks
     def add_desk(self, desk: Desk) -> None:
@@ -185,19 +186,13 @@ class Store:
 
     def set_occupant(self, extension: str, user_id: str, *, only_if_free: bool = True) -> bool:
         """Log a user in at a desk (one desk per user, one user per desk); False if someone else is there."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             cur = self._db.execute("SELECT occupant FROM desks WHERE extension = ?", (extension,)).fetchone()
             if cur is None or (only_if_free and cur[0] not in (None, user_id)):
-                self._db.execute("ROLLBACK")
                 return False
             self._db.execute("UPDATE desks SET occupant = NULL WHERE occupant = ?", (user_id,))
             self._db.execute("UPDATE desks SET occupant = ? WHERE extension = ?", (user_id, extension))
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        return True
+            return True
 
     def clear_occupant(self, user_id: str) -> str:
         """Log the user out of whatever desk they are at; returns that desk's extension ("" if none)."""
