@@ -140,6 +140,9 @@ def nth(events: Any, state: str, n: int, timeout: float = 20.0) -> dict[str, Any
     raise AssertionError(f"fewer than {n} {state!r} events: {events.events}")
 
 
+MUSIC_SHARE = 0.6  # 100 ms blocks across a note change hold two notes; a connected line scores ~0
+
+
 def music_between(path: Any, events: list[dict[str, Any]], start: float, end: float) -> tuple[float, int]:
     t0 = next(e["t"] for e in events if e["event"] == "media")
     return wav.tone_share(path, MUSIC_TONES, candidates=TONES, start_s=start - t0, end_s=end - t0)
@@ -212,11 +215,12 @@ def test_hold_music_call_waiting_swap_park_and_a_further_call_gets_the_fallback(
                              ("1700", "unpark", "end")):
         share, n = (music_between(a_wav, ae, t[start] + 0.6, t[end]) if what == "music"
                     else tone_between(a_wav, ae, 1700.0, t[start] + 0.6, t[end]))
-        assert n >= 8 and share > 0.7, f"A between {start} and {end}: {what} {share:.2f} of {n}"
+        bar = MUSIC_SHARE if what == "music" else 0.7
+        assert n >= 8 and share > bar, f"A between {start} and {end}: {what} {share:.2f} of {n}"
     share, n = tone_between(c_wav, ce, 1700.0, t["accept"] + 0.6, t["swap"])
     assert n >= 8 and share > 0.7, f"C connected: {share:.2f} of {n}"
     share, n = music_between(c_wav, ce, t["swap"] + 0.6, t["park"])
-    assert n >= 8 and share > 0.7, f"C held: music {share:.2f} of {n}"
+    assert n >= 8 and share > MUSIC_SHARE, f"C held: music {share:.2f} of {n}"
     share, n = tone_between(tele_wav, te, 1200.0, t["accept"] + 0.6, t["swap"])
     assert n >= 8 and share > 0.7, f"C at the telecommuter: {share:.2f} of {n}"
     kc.wait_idle()
@@ -264,8 +268,6 @@ def test_line_dies_with_calls_held_and_parked_and_each_action_redials_once(kc: B
     nth(events, "line-up", 2)
     events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == call_b and e["id"] > down["id"])
     assert session()["line_invites"] == 2
-    time.sleep(2.5)
-    b_back = time.monotonic()
     t2.wait(15)
     down2 = nth(events, "line-down", 2)
     assert sorted(down2["kept"]) == sorted([call_a, call_b]), down2
@@ -277,11 +279,11 @@ def test_line_dies_with_calls_held_and_parked_and_each_action_redials_once(kc: B
     events.wait_for("call-connected", kind="session", pred=lambda e: e["call"] == call_a and e["id"] > down2["id"])
     assert session()["line_invites"] == 3
     time.sleep(2.5)
-    a_back = time.monotonic()
 
     # and now the user is unreachable: after the bound both calls get the fallback, with a reason
+    t3_killed = time.monotonic()
     t3.proc.kill()
-    t3.wait(5)
+    te3 = t3.wait(5)
     failed = events.wait_for("reconnect-failed", kind="session", timeout=30)
     assert sorted(failed["calls"]) == sorted([call_a, call_b])
     ae, be = a.wait(20), b.wait(20)
@@ -292,15 +294,17 @@ def test_line_dies_with_calls_held_and_parked_and_each_action_redials_once(kc: B
 
     # A heard music while parked (also after the line died), B while held; each heard the line once back
     share, n = music_between(a_wav, ae, killed + 0.5, heard)
-    assert n >= 10 and share > 0.7, f"A parked: {share:.2f} of {n}"
+    assert n >= 10 and share > MUSIC_SHARE, f"A parked: {share:.2f} of {n}"
     share, n = music_between(b_wav, be, killed + 3.0, heard)
-    assert n >= 3 and share > 0.7, f"B held after the drop: {share:.2f} of {n}"
-    share, n = tone_between(b_wav, be, 1700.0, b_back - 1.8, b_back)
-    assert n >= 8 and share > 0.7, f"the new line at B: {share:.2f} of {n}"
+    assert n >= 3 and share > MUSIC_SHARE, f"B held after the drop: {share:.2f} of {n}"
+    # windows from the phones' own clocks (the same monotonic clock), not from when the test saw events
     te2 = t2.events
-    share, n = tone_between(t2_wav, te2, 1200.0, b_back - 1.8, b_back)
+    t2_up, t2_bye = ev_time(te2, "confirmed"), ev_time(te2, "hangup")
+    share, n = tone_between(b_wav, be, 1700.0, t2_up + 0.8, t2_bye - 0.2)
+    assert n >= 8 and share > 0.7, f"the new line at B: {share:.2f} of {n}"
+    share, n = tone_between(t2_wav, te2, 1200.0, t2_up + 0.8, t2_bye - 0.2)
     assert n >= 8 and share > 0.7, f"B at the new line: {share:.2f} of {n}"
-    share, n = tone_between(a_wav, ae, 1700.0, a_back - 1.8, a_back)
+    share, n = tone_between(a_wav, ae, 1700.0, ev_time(te3, "confirmed") + 0.8, t3_killed)
     assert n >= 8 and share > 0.7, f"the third line at A: {share:.2f} of {n}"
 
 
@@ -325,9 +329,9 @@ def test_keypad_codes_do_what_the_api_does(kc: B2bua, watcher_factory: Any, meth
     sent = [e["t"] for e in te if e["event"] == "sent-dtmf"]
     assert len(sent) == 5 and all(e.get("method") == method for e in te if e["event"] == "sent-dtmf")
     share, n = music_between(a_wav, ae, sent[0] + 0.8, sent[1])
-    assert n >= 10 and share > 0.7, f"held by keypad: music {share:.2f} of {n}"
+    assert n >= 10 and share > MUSIC_SHARE, f"held by keypad: music {share:.2f} of {n}"
     share, n = tone_between(a_wav, ae, 1700.0, sent[1] + 0.8, sent[2])
     assert n >= 10 and share > 0.7, f"retrieved by keypad: {share:.2f} of {n}"
     share, n = music_between(a_wav, ae, sent[2] + 0.8, sent[3])
-    assert n >= 10 and share > 0.7, f"parked by keypad: music {share:.2f} of {n}"
+    assert n >= 10 and share > MUSIC_SHARE, f"parked by keypad: music {share:.2f} of {n}"
     kc.wait_idle()
