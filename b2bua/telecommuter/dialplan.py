@@ -48,6 +48,12 @@ class Dialplan:
         if not self.home_code:
             raise ValueError(f"unknown country {home_country!r}")
         self._internal = re.compile(internal_pattern)
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(self.home_country)
+        self.national_prefix: str = (meta.national_prefix if meta is not None else None) or ""
+
+    def looks_internal(self, raw: str) -> bool:
+        """Matches the extension pattern (it may still be an emergency number: classify tells)."""
+        return bool(self._internal.fullmatch(raw))
 
     def classify(self, dialled: str) -> Number | Refusal:
         raw = _DIAL_CHARS.sub("", dialled or "")

@@ -16,46 +16,52 @@ from b2bua.telecommuter.users import Desk, User
 @dataclass(frozen=True)
 class Directory:
     dialplan: Dialplan
-    by_business_number: dict[str, str] = field(default_factory=dict)  # E.164 -> user id
+    by_number: dict[str, str] = field(default_factory=dict)  # every accepted reading of a DID -> user id
     by_extension: dict[str, str] = field(default_factory=dict)  # user extension -> user id
     desks: dict[str, str] = field(default_factory=dict)  # desk extension -> occupant ("" if free)
-    owned: tuple[str, ...] = ()  # E.164 prefixes of our DID ranges
+    owned: tuple[str, ...] = ()  # every reading of our DID-range prefixes
     extension_trunks: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, dialplan: Dialplan, users: list[User], desks: list[Desk], owned: list[str],
               extension_trunks: frozenset[str]) -> Directory:
-        return cls(dialplan, {u.business_number: u.id for u in users}, {u.extension: u.id for u in users},
-                   {d.extension: d.occupant for d in desks}, tuple(owned), extension_trunks)
+        """Readings are computed here, once, so that no INVITE pays for phone-number parsing."""
+        by_number = {r: u.id for u in users for r in _readings(u.business_number, dialplan)}
+        owned_readings = tuple(r for prefix in owned for r in _readings(prefix, dialplan))
+        return cls(dialplan, by_number, {u.extension: u.id for u in users},
+                   {d.extension: d.occupant for d in desks}, owned_readings, extension_trunks)
 
     def lookup(self, called: str, trunk: str) -> Local | None:
         """A user, a refusal (a number of ours that reaches nobody), or None: not ours, route it onwards."""
-        n = self.dialplan.classify(called)
-        if isinstance(n, Number) and n.category == "internal":
-            if trunk not in self.extension_trunks:
-                return None
-            if n.normalised in self.by_extension:
-                return Local(self.by_extension[n.normalised])
-            if n.normalised in self.desks:
-                occupant = self.desks[n.normalised]
-                return Local(occupant) if occupant else Local("", 480, "desk-free")
-            return Local("", 404, "unknown-extension")
-        candidates = _candidates(called, n)
-        for candidate in candidates:
-            uid = self.by_business_number.get(candidate)
-            if uid is not None:
-                return Local(uid)
-        if any(c.startswith(p) for c in candidates if c.startswith("+") for p in self.owned):
+        raw = "".join(ch for ch in called if ch.isdigit() or ch == "+")
+        if self.dialplan.looks_internal(raw):
+            n = self.dialplan.classify(called)  # short: cheap; tells an emergency number from an extension
+            if isinstance(n, Number) and n.category == "internal":
+                return self._internal(n.normalised, trunk)
+        uid = self.by_number.get(raw)
+        if uid is not None:
+            return Local(uid)
+        if raw.startswith(self.owned):
             return Local("", 404, "unknown-number")
         return None
 
+    def _internal(self, ext: str, trunk: str) -> Local | None:
+        if trunk not in self.extension_trunks:
+            return None
+        if ext in self.by_extension:
+            return Local(self.by_extension[ext])
+        if ext in self.desks:
+            occupant = self.desks[ext]
+            return Local(occupant) if occupant else Local("", 480, "desk-free")
+        return Local("", 404, "unknown-extension")
 
-def _candidates(called: str, n: object) -> list[str]:
-    """Carriers send a DID as E.164, national, or E.164 without the plus: try each reading."""
-    raw = "".join(ch for ch in called if ch.isdigit() or ch == "+")
-    out = [raw]
-    if isinstance(n, Number):
-        out.append(n.normalised)
-    if raw.isdigit() and len(raw) >= 8:
-        out.append("+" + raw)
+
+def _readings(e164: str, dialplan: Dialplan) -> list[str]:
+    """How carriers send a number (or a prefix) of ours: E.164, E.164 without the plus, 00-international, and
+    national (home country only, with its trunk prefix)."""
+    digits = e164.removeprefix("+")
+    out = [e164, digits, "00" + digits]
+    home = str(dialplan.home_code)
+    if digits.startswith(home):
+        out.append(dialplan.national_prefix + digits[len(home):])
     return out
