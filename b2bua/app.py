@@ -77,7 +77,7 @@ async def serve(settings: Settings, config_path: str) -> int:
     store = Store(settings.store.path)
     token = admin_token(settings, settings.store.path.parent)
     router = Router(settings.trunks, settings.routes)
-    gate = AdmissionGate(0)  # opened once the build's limits are known
+    gate = AdmissionGate(0, retry_after_s=settings.sip.retry_after_s)  # opened once the build's limits are known
 
     bus = EventBus()
     service: TelecommuterService | None = None  # set below; the hooks run only once calls exist
@@ -120,7 +120,7 @@ async def serve(settings: Settings, config_path: str) -> int:
     our_host = sip.public_host or sip.listen_ip
     calls = CallControl(
         router, gate, metrics, our_host=our_host,
-        no_answer_timeout_s=sip.no_answer_timeout_s, retry_after_s=sip.retry_after_s, on_finished=on_finished,
+        no_answer_timeout_s=sip.no_answer_timeout_s, on_finished=on_finished,
         on_notify=on_notify, transit_check=transit_check,
         local_lookup=lambda called, trunk: service.lookup(called, trunk) if service is not None else None,
     )
@@ -144,7 +144,7 @@ async def serve(settings: Settings, config_path: str) -> int:
             listen_ip=sip.listen_ip, listen_port=sip.listen_port, public_host=sip.public_host,
             rtp_port_start=sip.rtp_port_start, rtp_port_count=sip.rtp_port_count, codecs=tuple(sip.codecs),
             user_agent=f"{sip.user_agent}/{__version__}", poll_ms=sip.poll_ms, log_level=sip.pjsip_log_level,
-            media_threads=sip.media_threads,
+            media_threads=sip.media_threads, media_nice=sip.media_thread_nice,
         ),
         screen=calls.screen,
         emit=lambda ev: _post(loop, calls.on_event, ev),
@@ -158,12 +158,18 @@ async def serve(settings: Settings, config_path: str) -> int:
         store.close()
         return 1
     gate.ceiling = bridged_call_ceiling(limits.max_calls, sip.max_bridged_calls)
-    resumed = service.sessions.resume_all()
-    if resumed:
-        log.info("keep-connected sessions resumed", sessions=resumed)
+    gate.set_rate(sip.max_call_rate, sip.max_call_burst)
+
+    async def resume_sessions() -> None:
+        assert service is not None
+        resumed = await service.sessions.resume_all()
+        if resumed:
+            log.info("keep-connected sessions resumed", sessions=resumed)
+
+    resuming = asyncio.create_task(resume_sessions())
     shown = {"max_calls": limits.max_calls, "max_conf_ports": limits.max_conf_ports,
              "max_accounts": limits.max_accounts, "ioqueue_max_handles": limits.ioqueue_max_handles,
-             "max_bridged_calls": gate.ceiling}
+             "max_bridged_calls": gate.ceiling, "max_call_rate": gate.rate, "max_call_burst": gate.burst}
     for name, value in shown.items():
         metrics.limit.labels(name).set(value)
     metrics.info.info({"version": __version__, "pjsip": limits.pjsip_version, "build": limits.build})
@@ -177,7 +183,8 @@ async def serve(settings: Settings, config_path: str) -> int:
                     build=limits.build)
     log.info("pjsua2 limits", max_calls=limits.max_calls, max_conf_ports=limits.max_conf_ports,
              max_accounts=limits.max_accounts, ioqueue_max_handles=limits.ioqueue_max_handles,
-             pjsip=limits.pjsip_version, build=limits.build, max_bridged_calls=gate.ceiling)
+             pjsip=limits.pjsip_version, build=limits.build, max_bridged_calls=gate.ceiling,
+             max_call_rate=gate.rate, max_call_burst=gate.burst)
 
     from b2bua.api.http import create_app
 
@@ -209,6 +216,7 @@ async def serve(settings: Settings, config_path: str) -> int:
 
     # stage 1: refuse new calls, let running ones finish for a moment; stage 2: end the rest
     gate.closed = True
+    resuming.cancel()
     log.info("shutting down", active_calls=len(calls.calls))
     if not await calls.wait_idle(2.0):
         calls.terminate_all("service shutting down")

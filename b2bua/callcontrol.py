@@ -69,20 +69,54 @@ class Machine(Protocol):
 
 
 class AdmissionGate:
-    """Counts admitted calls across threads: the SIP thread admits, the asyncio thread releases."""
+    """Admission control shared by the SIP thread (INVITEs) and the asyncio thread (API calls, releases).
 
-    def __init__(self, ceiling: int) -> None:
+    Two limits, both sized from the benchmark: a ceiling on admitted calls (each holds media and conference
+    ports), and a token bucket on the rate of new admissions (set-up work is what starves signalling first
+    under a burst). A refusal names its reason and how long the peer should wait."""
+
+    def __init__(self, ceiling: int, rate: float = 0.0, burst: int = 0, retry_after_s: int = 5,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = ceiling
+        self.retry_after_s = retry_after_s
         self._n = 0
         self._lock = threading.Lock()
+        self._clock = clock
         self.closed = False
+        self.set_rate(rate, burst)
+
+    def set_rate(self, rate: float, burst: int = 0) -> None:
+        """``rate`` admissions a second (0: unlimited); ``burst``: how many may come at once (0: a fifth of a
+        second's worth, at least 1)."""
+        with self._lock:
+            self.rate = rate
+            self.burst = float(burst or max(1, round(rate / 5)))
+            self._tokens = self.burst
+            self._stamp = self._clock()
+
+    def admit(self) -> str | None:
+        """Take one admission; returns why it is refused ("closed", "over-capacity", "over-rate") or None."""
+        with self._lock:
+            if self.closed:
+                return "closed"
+            if self._n >= self.ceiling:
+                return "over-capacity"
+            if self.rate > 0:
+                now = self._clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens < 1.0 - 1e-9:  # float sums of refills must not lose a token
+                    return "over-rate"
+                self._tokens -= 1.0
+            self._n += 1
+            return None
 
     def try_admit(self) -> bool:
-        with self._lock:
-            if self.closed or self._n >= self.ceiling:
-                return False
-            self._n += 1
-            return True
+        return self.admit() is None
+
+    def retry_after(self, reason: str) -> int:
+        """A rate refusal clears within a second; a full house takes the configured while."""
+        return 1 if reason == "over-rate" else self.retry_after_s
 
     def release(self) -> None:
         with self._lock:
@@ -154,7 +188,6 @@ class CallControl:
         *,
         our_host: str,
         no_answer_timeout_s: float,
-        retry_after_s: int,
         on_finished: Callable[[ActiveCall, ev.Finished], None] | None = None,
         on_notify: Callable[[ActiveCall, ev.Notify], None] | None = None,
         transit_check: Callable[[str, str], tuple[str, str] | None] | None = None,
@@ -165,7 +198,6 @@ class CallControl:
         self.metrics = metrics
         self.our_host = our_host
         self.no_answer_timeout_s = no_answer_timeout_s
-        self.retry_after_s = retry_after_s
         self.on_finished = on_finished
         self.on_notify = on_notify
         self.transit_check = transit_check
@@ -189,8 +221,9 @@ class CallControl:
         if local is not None:
             if not local.user_id:
                 return Reject(local.code, local.reason)
-            if not self.gate.try_admit():
-                return Reject(503, "over-capacity", (("Retry-After", str(self.retry_after_s)),))
+            overload = self.gate.admit()
+            if overload is not None:
+                return self._overloaded(overload)
             return Admit(trunk, "", "", user_id=local.user_id)
         route = self.router.route(inv.called, trunk)
         if route is None:
@@ -200,9 +233,13 @@ class CallControl:
             if refused is not None:
                 rule, text = refused
                 return Reject(403, f"dialling-rule:{rule}", (("Reason", f'SIP;cause=403;text="{text}"'),))
-        if not self.gate.try_admit():
-            return Reject(503, "over-capacity", (("Retry-After", str(self.retry_after_s)),))
+        overload = self.gate.admit()
+        if overload is not None:
+            return self._overloaded(overload)
         return Admit(trunk, route.uri, route.trunk)
+
+    def _overloaded(self, reason: str) -> Reject:
+        return Reject(503, reason, (("Retry-After", str(self.gate.retry_after(reason))),))
 
     # ------------------------------------------------------------------------ asyncio: events
     def on_event(self, ev: EngineEvent) -> None:

@@ -154,7 +154,8 @@ def create_app(
 
     @app.exception_handler(Refused)
     async def _refused(_: Request, e: Refused) -> JSONResponse:
-        return JSONResponse({"detail": e.message, "rule": e.rule}, status_code=e.status)
+        headers = {"Retry-After": str(e.retry_after)} if e.retry_after is not None else None
+        return JSONResponse({"detail": e.message, "rule": e.rule}, status_code=e.status, headers=headers)
 
     def user_of(p: Principal, user_id: str) -> User:
         if user_id == "me":
@@ -183,7 +184,8 @@ def create_app(
             "version": __version__,
             "engine": eng,
             "limits": asdict(limits),
-            "admission": {"ceiling": gate.ceiling, "admitted": gate.admitted, "closed": gate.closed},
+            "admission": {"ceiling": gate.ceiling, "admitted": gate.admitted, "closed": gate.closed,
+                          "rate": gate.rate, "burst": gate.burst},
             "active_calls": len(calls.calls),
         }
 

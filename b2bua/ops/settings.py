@@ -54,10 +54,17 @@ class SipSettings(_Section):
     user_agent: str = "b2bua"
     no_answer_timeout_s: float = Field(60.0, gt=0, le=3600)
     max_bridged_calls: int = Field(0, ge=0, description="0: derive from the pjsua2 build's PJSUA_MAX_CALLS")
+    max_call_rate: float = Field(150.0, ge=0, le=100000,
+                                 description="new calls admitted per second (INVITEs and API calls); 0: no limit")
+    max_call_burst: int = Field(0, ge=0, le=100000, description="admissions allowed at once; 0: a fifth of "
+                                                                "max_call_rate, at least 1")
     retry_after_s: int = Field(5, ge=1, le=3600)
-    poll_ms: int = Field(1, ge=0, le=100, description="SIP thread's wait for network events per turn")
+    poll_ms: int = Field(10, ge=0, le=100, description="SIP thread's longest wait for network events per turn "
+                                                      "(commands wake it at once)")
     pjsip_log_level: int = Field(1, ge=0, le=6)
     media_threads: int = Field(1, ge=1, le=16)
+    media_thread_nice: int = Field(0, ge=0, le=19, description="nice value for pjmedia's threads, so that "
+                                   "heavy media cannot starve signalling; 0: same priority")
 
     @field_validator("listen_ip")
     @classmethod

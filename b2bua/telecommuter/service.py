@@ -32,9 +32,21 @@ from b2bua.telecommuter.voicemail import VoicemailBoxes
 class Refused(Exception):
     """A request the rules turn down; ``status`` is the HTTP status, ``rule`` says which rule."""
 
-    def __init__(self, status: int, rule: str, message: str) -> None:
+    def __init__(self, status: int, rule: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.status, self.rule, self.message = status, rule, message
+        self.status, self.rule, self.message, self.retry_after = status, rule, message, retry_after
+
+
+_OVERLOAD_TEXT = {"over-capacity": "at the call ceiling; try again shortly",
+                  "over-rate": "too many new calls this second; try again shortly",
+                  "closed": "shutting down"}
+
+
+def admission(gate: AdmissionGate) -> None:
+    """Take one admission for an API-started call, or raise the 503 (with Retry-After) that says why not."""
+    reason = gate.admit()
+    if reason is not None:
+        raise Refused(503, reason, _OVERLOAD_TEXT.get(reason, reason), retry_after=gate.retry_after(reason))
 
 
 Headers = tuple[tuple[str, str], ...]
@@ -368,8 +380,7 @@ class TelecommuterService:
         route = self.router.route(user.telecommuter_number, None)
         if route is None:
             raise Refused(503, "no-route", f"no route to {user.telecommuter_number}")
-        if not self.gate.try_admit():
-            raise Refused(503, "over-capacity", "the B2BUA is at its call ceiling; try again shortly")
+        admission(self.gate)
         number = self.presentation.callback_number or user.business_number
         machine = TestCall(route.uri, f'"Test call" <sip:{number}@{self.presentation.host}>',
                            user.telecommuter_number, self.cfg.user_answer_timeout_s, self.cfg.test_call_confirmation_s)
@@ -390,8 +401,10 @@ class TelecommuterService:
         if user_route is None or target_route is None:
             missing = user.telecommuter_number if user_route is None else number.normalised
             raise self._refuse(user, Refused(503, "no-route", f"no route to {missing}"))
-        if not self.gate.try_admit():
-            raise self._refuse(user, Refused(503, "over-capacity", "at the call ceiling; try again shortly"))
+        try:
+            admission(self.gate)
+        except Refused as e:
+            raise self._refuse(user, e) from None
         target_from, target_headers = self.presentation.toward_target(user)
         plan = CallbackPlan(
             user_uri=user_route.uri, user_from=self.presentation.toward_user(user, number.normalised),

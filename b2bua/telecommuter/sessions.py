@@ -3,6 +3,7 @@ start-up for users already in it), fed by the API, the keypad and incoming calls
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ class Sessions:
         return m
 
     def start(self, user: User) -> ActiveCall:
-        from b2bua.telecommuter.service import Refused
+        from b2bua.telecommuter.service import Refused, admission
 
         existing = self.of(user.id)
         if existing is not None:
@@ -49,8 +50,7 @@ class Sessions:
         route = self.svc.router.route(user.telecommuter_number, None)
         if route is None:
             raise Refused(503, "no-route", f"no route to {user.telecommuter_number}")
-        if not self.svc.gate.try_admit():
-            raise Refused(503, "over-capacity", "at the call ceiling; try again shortly")
+        admission(self.svc.gate)
         p = self.svc.presentation
         number = p.callback_number or user.business_number
         c, t = self.cfg, self.svc.cfg
@@ -72,16 +72,27 @@ class Sessions:
         if call is not None:
             self.svc.calls.terminate(call.id, cause)
 
-    def resume_all(self) -> int:
-        """At start-up: users left in keep-connected mode get their line back."""
+    async def resume_all(self) -> int:
+        """At start-up: users left in keep-connected mode get their line back, paced by the call-rate limit so
+        that a restart with many sessions neither floods the trunk nor is refused by its own admission."""
+        from b2bua.telecommuter.service import Refused
+
         n = 0
         for user in self.svc.users.list_users():
-            if user.mode is Mode.KEEP_CONNECTED and user.telecommuter_number:
+            if user.mode is not Mode.KEEP_CONNECTED or not user.telecommuter_number:
+                continue
+            for _ in range(600):
                 try:
                     self.start(user)
                     n += 1
+                except Refused as e:
+                    if e.rule == "over-rate":
+                        await asyncio.sleep(0.05)
+                        continue
+                    self.svc.log.warning("session not resumed", user_id=user.id, error=str(e))
                 except Exception as e:  # one unreachable user must not stop the others
                     self.svc.log.warning("session not resumed", user_id=user.id, error=str(e))
+                break
         return n
 
     # ------------------------------------------------------------------------------------------ calls
@@ -94,7 +105,7 @@ class Sessions:
         return Attach(call.id, role, Offer(role, details))
 
     def dial(self, user: User, target: str) -> dict[str, Any]:
-        from b2bua.telecommuter.service import Refused
+        from b2bua.telecommuter.service import Refused, admission
 
         call = self.of(user.id)
         if call is None:
@@ -104,8 +115,7 @@ class Sessions:
         route = self.svc.router.route(number.normalised, None)
         if route is None:
             raise Refused(503, "no-route", f"no route to {number.normalised}")
-        if not self.svc.gate.try_admit():
-            raise Refused(503, "over-capacity", "at the call ceiling; try again shortly")
+        admission(self.svc.gate)
         from_uri, headers = self.svc.presentation.toward_target(user)
         role = f"out-{next(self._ids)}"
         self.svc.calls.send(call.id, Dial(role, route.uri, from_uri, number.normalised, headers), admitted_role=role)

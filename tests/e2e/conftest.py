@@ -5,8 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import B2bua
+from tests.support.procs import B2bua, stop_leftovers
 from tests.support.sse import EventWatcher
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """A failing test must not leave a SIPp or phone holding ports for the next test."""
+    yield
+    stop_leftovers()
 
 
 @pytest.fixture

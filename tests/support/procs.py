@@ -51,6 +51,8 @@ class B2bua:
     block: int = field(default_factory=port_block)
     extra_config: str = ""
     max_bridged_calls: int = 0
+    max_call_rate: float | None = None  # None: the product's default
+    max_call_burst: int = 0
     no_answer_timeout_s: float = 5.0
     token: str = "test-admin-token"
     env: dict[str, str] = field(default_factory=dict)
@@ -88,6 +90,8 @@ rtp_port_start = {self.rtp_start}
 rtp_port_count = 2000
 no_answer_timeout_s = {self.no_answer_timeout_s}
 max_bridged_calls = {self.max_bridged_calls}
+{"" if self.max_call_rate is None else f"max_call_rate = {self.max_call_rate}"}
+max_call_burst = {self.max_call_burst}
 retry_after_s = 7
 
 [http]
@@ -162,6 +166,12 @@ trunk = "carrier"
 
     # ------------------------------------------------------------------ HTTP
     def http(self, method: str, path: str, token: str | None = "admin", body: Any = None) -> tuple[int, Any]:
+        status, _, parsed = self.http_full(method, path, token, body)
+        return status, parsed
+
+    def http_full(self, method: str, path: str, token: str | None = "admin",
+                  body: Any = None) -> tuple[int, dict[str, str], Any]:
+        """Status, response headers (lower-case names) and the body, parsed if it is JSON."""
         req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method=method)
         if token == "admin":
             token = self.token
@@ -173,14 +183,14 @@ trunk = "carrier"
             req.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(req, data, timeout=5) as r:
-                raw = r.read()
-                status = r.status
+                raw, status, headers = r.read(), r.status, r.headers
         except urllib.error.HTTPError as e:
-            raw, status = e.read(), e.code
+            raw, status, headers = e.read(), e.code, e.headers
+        hdrs = {k.lower(): v for k, v in headers.items()}
         try:
-            return status, json.loads(raw)
+            return status, hdrs, json.loads(raw)
         except ValueError:
-            return status, raw.decode(errors="replace")
+            return status, hdrs, raw.decode(errors="replace")
 
     def http_bytes(self, method: str, path: str, token: str | None = "admin") -> tuple[int, bytes]:
         req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", method=method)
@@ -264,6 +274,20 @@ def _parse_messages(path: Path) -> list[str]:
     return out
 
 
+_LIVE: set[subprocess.Popen[bytes]] = set()  # load tools and phones a test started and has not waited for
+
+
+def stop_leftovers() -> int:
+    """Stop whatever a failed test left running (by the PIDs it started); returns how many there were."""
+    n = 0
+    for p in list(_LIVE):
+        if p.poll() is None:
+            stop_process(p, 3)
+            n += 1
+    _LIVE.clear()
+    return n
+
+
 class Sipp:
     """One SIPp process run from sipp-scenarios/ (so scenarios find their pcaps)."""
 
@@ -280,6 +304,7 @@ class Sipp:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._fh = open(self._out, "wb")  # noqa: SIM115 - closed in result()
         self.proc = subprocess.Popen(self.cmd, cwd=SCENARIOS, stdout=self._fh, stderr=subprocess.STDOUT)
+        _LIVE.add(self.proc)
         time.sleep(0.3)  # let it bind before the other side sends
         return self
 
@@ -297,6 +322,8 @@ class Sipp:
         return self.result(stop_process(self.proc, 3) or 0)
 
     def result(self, rc: int) -> SippResult:
+        if self.proc is not None:
+            _LIVE.discard(self.proc)
         self._fh.close()
         return SippResult(rc, self._out.read_text(errors="replace"), _parse_messages(self.msg_file))
 
@@ -359,6 +386,7 @@ class PhoneProc:
         self._err = open(workdir / f"{name}.stderr", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen([PY, str(ROOT / "tests" / "support" / "phone.py"), *args],
                                      stdout=self._out, stderr=self._err)
+        _LIVE.add(self.proc)
         self.events: list[dict[str, Any]] = []
 
     def wait_ready(self, timeout: float = 10.0) -> PhoneProc:
@@ -377,6 +405,7 @@ class PhoneProc:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             stop_process(self.proc)
+        _LIVE.discard(self.proc)
         self._out.close()
         self._err.close()
         text = (self.workdir / f"{self.name}.events").read_text(errors="replace")
