@@ -7,6 +7,7 @@ import contextlib
 import os
 import secrets
 import signal
+import sys
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -73,6 +74,9 @@ async def serve(settings: Settings, config_path: str) -> int:
     log = blog.get("b2bua")
     pjlog = blog.get("pjsip")
     loop = asyncio.get_running_loop()
+    # The SIP thread needs the GIL back after every libHandleEvents and in every pjsua2 callback; with the default
+    # 5 ms switch interval it may wait that long whenever asyncio is busy (a lever for the benchmark).
+    sys.setswitchinterval(settings.sip.gil_switch_interval_ms / 1000)
     metrics = Metrics()
     store = Store(settings.store.path)
     token = admin_token(settings, settings.store.path.parent)
