@@ -232,7 +232,10 @@ def _r(x: float) -> float:
 
 
 def callback_setup(b: B2bua, load: Load, work: Path, rate: float, calls: int) -> dict[str, Any]:
-    """API request -> the target's 180 Ringing, for callback calls; both far ends answer at once."""
+    """API request -> the target's 180 Ringing, for callback calls; both far ends answer at once.
+
+    Calls overlap, so the n-th 180 in the capture need not belong to the n-th request: every call dials its own
+    target number and each 180 is paired with its request by the number in its To header."""
     status, body = b.http("POST", "/v1/users", body={"name": "Bench", "extension": "2999",
                                                      "business_number": "+493012345678", "class_of_service": "bench"})
     assert status == 201, body
@@ -245,28 +248,37 @@ def callback_setup(b: B2bua, load: Load, work: Path, rate: float, calls: int) ->
     target = load.far("uas_cps.xml", calls)
     time.sleep(0.5)
     cap = SipCapture(work, load.far_port)
-    posted: list[float] = []
+    posted: dict[str, float] = {}  # target number as dialled (E.164) -> wall-clock time of its API request
     ids: list[str] = []
     t_next = time.monotonic()
-    for _ in range(calls):
+    for i in range(calls):
         t_next += 1 / rate
         time.sleep(max(0.0, t_next - time.monotonic()))
         t = time.time()
-        status, body = b.http("POST", f"/v1/users/{uid}/calls", token=token, body={"target": "+493098765432"})
+        status, body = b.http("POST", f"/v1/users/{uid}/calls", token=token, body={"target": f"+4930987{i:05d}"})
         if status == 201:
-            posted.append(t)
+            posted[body["target"]] = t
             ids.append(body["id"])
-        time.sleep(0)
     time.sleep(1.0)
     for cid in ids:
         b.http("DELETE", f"/v1/calls/{cid}", token=token)
     path = cap.stop()
-    ringing = sorted(p.ts for p in pcap.read(path) if p.sport == load.far_port and p.src == "127.0.0.3"
-                     and p.payload.startswith(b"SIP/2.0 180"))
-    lat = [1000 * (r - a) for a, r in zip(posted, ringing, strict=False)]
+
+    def to_number(msg: bytes) -> str:
+        for line in msg.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() in (b"to", b"t"):
+                return value.split(b"sip:", 1)[-1].split(b"@", 1)[0].decode(errors="replace")
+        return ""
+
+    ringing: dict[str, float] = {}  # target number -> capture time of its first 180
+    for p in pcap.read(path):
+        if p.sport == load.far_port and p.src == "127.0.0.3" and p.payload.startswith(b"SIP/2.0 180"):
+            ringing.setdefault(to_number(p.payload), p.ts)
+    lat = [1000 * (ringing[n] - t) for n, t in posted.items() if n in ringing]
     stop_process(user_side, 10)
     stop_process(target, 10)
-    return {"rate": rate, "requested": calls, "accepted": len(ids), "target_ringing": len(ringing),
+    return {"rate": rate, "requested": calls, "accepted": len(ids), "target_ringing": len(lat),
             "p50_ms": _r(pct(lat, 50)), "p99_ms": _r(pct(lat, 99)), "clear_s": settle(b, 60)}
 
 

@@ -4,8 +4,12 @@
 Stdlib only, so a load tester needs nothing but Python. Each user gets the business number FIRST_DID + i,
 extension 3000 + i, and (unless --mode off) on-demand telecommuter mode with the number FIRST_MOBILE + i.
 The injection file (SEQUENTIAL) has one line per user: ``DID;CALLER;`` for ``uac_call_csv.xml``.
+With --credentials, a second file gets ``user_id;token;business_number;extension;telecommuter_number`` per
+user: the per-user API tokens the load drivers (callback_driver.py, keepconnected_driver.py) act with, as a
+user's own portal or app would. It holds secrets, so it is written readable by its owner only.
 
     python3 provision_users.py --count 50 --out users.csv          # bundled config, token from ../var
+    python3 provision_users.py --count 20 --out users.csv --credentials creds.csv
 """
 
 from __future__ import annotations
@@ -42,10 +46,13 @@ def main() -> int:
     ap.add_argument("--call-waiting", action="store_true")
     ap.add_argument("--no-voicemail", action="store_true")
     ap.add_argument("--out", default="users.csv")
+    ap.add_argument("--credentials", default="", metavar="FILE",
+                    help="also write user_id;token;business_number;extension;telecommuter_number per user")
     args = ap.parse_args()
     token = args.token or (here.parent / "var" / "admin-token").read_text().strip()
 
     lines = ["SEQUENTIAL"]
+    creds: list[str] = []
     for i in range(args.count):
         did, mobile = f"+{args.first_did + i}", f"+{args.first_mobile + i}"
         created = call(args.api, token, "POST", "/v1/users", {
@@ -54,9 +61,20 @@ def main() -> int:
         user = created["user"]
         assert isinstance(user, dict)
         if args.mode != "off":
-            call(args.api, token, "PUT", f"/v1/users/{user['id']}/telecommuter", {"mode": args.mode, "number": mobile})
+            updated = call(args.api, token, "PUT", f"/v1/users/{user['id']}/telecommuter",
+                           {"mode": args.mode, "number": mobile})
+            user = updated["user"]
+            assert isinstance(user, dict)
         lines.append(f"{did};{args.caller};")
+        creds.append(f"{user['id']};{created['token']};{user['business_number']};{user['extension']};"
+                     f"{user['telecommuter_number']}")
     Path(args.out).write_text("\n".join(lines) + "\n")
+    if args.credentials:
+        path = Path(args.credentials)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text("\n".join(creds) + "\n")
+        print(f"credentials file {path}", file=sys.stderr)
     print(f"{args.count} users created; injection file {args.out}", file=sys.stderr)
     return 0
 
