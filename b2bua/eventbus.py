@@ -48,13 +48,15 @@ class EventBus:
     def recent(self, user_id: str, after_id: int = 0) -> list[UserEvent]:
         return [e for e in self._recent.get(user_id, ()) if e.id > after_id]
 
-    async def subscribe(self, user_id: str, after_id: int | None = None) -> AsyncIterator[UserEvent]:
-        """Live events of one user until the bus closes (shutdown ends every stream)."""
+    async def subscribe(self, user_id: str, after_id: int | None = None) -> AsyncIterator[UserEvent | None]:
+        """Live events of one user until the bus closes (shutdown ends every stream). The first item is None,
+        once the subscription is registered: a client told "subscribed" then cannot miss an event."""
         if self.closed:
             return
         q: asyncio.Queue[UserEvent | None] = asyncio.Queue(self._queue_size)
         self._subs.setdefault(user_id, set()).add(q)
         try:
+            yield None
             last = 0
             if after_id is not None:
                 for old in self.recent(user_id, after_id):

@@ -365,9 +365,11 @@ def create_app(
         after = last_event_id if last_event_id is not None else (0 if replay else None)
 
         async def stream() -> AsyncIterator[dict[str, str]]:
-            yield {"event": "hello", "data": json.dumps({"user_id": user.id, "mode": user.mode.value})}
             async for ev in bus.subscribe(user.id, after):
-                yield {"id": str(ev.id), "event": ev.kind, "data": json.dumps(ev.as_dict())}
+                if ev is None:  # registered: only now may the client rely on seeing every later event
+                    yield {"event": "hello", "data": json.dumps({"user_id": user.id, "mode": user.mode.value})}
+                else:
+                    yield {"id": str(ev.id), "event": ev.kind, "data": json.dumps(ev.as_dict())}
 
         return EventSourceResponse(stream(), ping=15)
 
