@@ -159,9 +159,10 @@ trunk = "mobile"
 """
 
 
-def start_b2bua(work: Path, ceiling: int = 0) -> B2bua:
-    b = B2bua(work, block=90, max_bridged_calls=ceiling, no_answer_timeout_s=30, extra_config=BENCH_CONFIG,
-              routes_before=MOBILE_ROUTE)
+def start_b2bua(work: Path, ceiling: int = 0, max_call_rate: float = 0) -> B2bua:
+    """The capacity runs switch the call-rate limit off (0) to find the raw limits; the overload run sets it."""
+    b = B2bua(work, block=90, max_bridged_calls=ceiling, max_call_rate=max_call_rate, no_answer_timeout_s=30,
+              extra_config=BENCH_CONFIG, routes_before=MOBILE_ROUTE)
     b.start()
     assert b.proc is not None
     subprocess.run(["taskset", "-pc", B2BUA_CPU, str(b.proc.pid)], check=True, capture_output=True)
