@@ -36,7 +36,6 @@
 
 struct port {
     int fd, latched;
-    struct sockaddr_in peer;
     uint16_t seq;
     uint32_t ts, ssrc;
     uint64_t nsent;                 /* since start: tone phase */
@@ -80,6 +79,11 @@ static double cpu_s(void) {
     return (double)r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + (double)r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
 }
 
+/* A connected socket skips the route lookup on every send and ignores other sources from then on. */
+static void latch(struct port *p, const struct sockaddr_in *peer) {
+    p->latched = connect(p->fd, (const struct sockaddr *)peer, sizeof *peer) == 0;
+}
+
 static void send_frame(struct port *p) {
     uint8_t pkt[12 + PAYLOAD];
     pkt[0] = 0x80;
@@ -90,7 +94,7 @@ static void send_frame(struct port *p) {
     memcpy(pkt + 4, &ts, 4);
     memcpy(pkt + 8, &ssrc, 4);
     memcpy(pkt + 12, tone + (p->nsent * PAYLOAD) % (uint64_t)period, PAYLOAD);
-    if (sendto(p->fd, pkt, sizeof pkt, 0, (struct sockaddr *)&p->peer, sizeof p->peer) == (ssize_t)sizeof pkt)
+    if (send(p->fd, pkt, sizeof pkt, 0) == (ssize_t)sizeof pkt)
         p->tx++;
     p->seq++;
     p->ts += PAYLOAD;
@@ -113,7 +117,7 @@ static void receive(struct port *p) {
         unsigned len = m[i].msg_len;
         const uint8_t *b = buf[i];
         if (len < 12 || (b[0] & 0xC0) != 0x80) continue; /* not RTP */
-        if (!p->latched) { p->peer = src[i]; p->latched = 1; }
+        if (!p->latched) latch(p, &src[i]);
         /* the span of sequence numbers counts frames the sender emitted in the window, without the +-1 frame
          * that the window edges cut from a count of arrivals (the B2BUA sends every port's frame in one burst) */
         uint16_t seq = (uint16_t)(b[2] << 8 | b[3]);
@@ -203,9 +207,9 @@ int main(int argc, char **argv) {
         p->ssrc = (uint32_t)random();
         p->seq_max = p->seq_first = -1;
         if (peer_ip) {
-            p->peer = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)(peer_first + i * step))};
-            inet_pton(AF_INET, peer_ip, &p->peer.sin_addr);
-            p->latched = 1;
+            struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(peer_first + i * step))};
+            inet_pton(AF_INET, peer_ip, &peer.sin_addr);
+            latch(p, &peer);
         }
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, p->fd, &ev);
