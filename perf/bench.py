@@ -1,28 +1,18 @@
-"""Foundation benchmark: drives SIPp load at the real B2BUA process and writes figures to perf/results/.
+"""Benchmark building blocks: SIPp load, captures, process probes and the set-up/CPS/callback measurements.
 
-Not a test: run it with ``make -C perf bench`` or ``.venv/bin/python -m perf.bench``. The B2BUA is pinned to
-CPU 0 and the load tools to CPU 1 (``taskset``). Figures:
-
-- CPS ramp: 10 s steps of rising call rate (1 s calls, no RTP from SIPp; the B2BUA still sends RTP on every
-  leg) until the first failed call or retransmission; B2BUA CPU per step.
-- Setup latency p50/p99 at a fixed rate (INVITE sent -> 200 OK received at the trunk SIPp, far end answering
-  at once), for the B2BUA and for SIPp talking to SIPp directly (the physical limit of this box).
-- Concurrent bridged calls with RTP at rising levels: B2BUA CPU, RSS per call, and the share of 20 ms frames
-  toward the far end that carried the caller's audio (not silence) in a capture window.
+Not a test, and not run on its own: ``perf/run.py`` (``make -C perf bench``) composes these with
+``rtp_concurrency``, ``sippy_b2bua`` and ``overload`` into the whole benchmark. The B2BUA is pinned to CPU 0 and
+the load tools to CPU 1 (``taskset``).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from b2bua.media import g711, pcap  # noqa: E402
+from b2bua.media import pcap  # noqa: E402
 from tests.support.procs import SCENARIOS, B2bua, stop_process  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -159,10 +149,11 @@ trunk = "mobile"
 """
 
 
-def start_b2bua(work: Path, ceiling: int = 0, max_call_rate: float = 0) -> B2bua:
-    """The capacity runs switch the call-rate limit off (0) to find the raw limits; the overload run sets it."""
+def start_b2bua(work: Path, ceiling: int = 0, max_call_rate: float = 0, rtp_ports: int = 4000) -> B2bua:
+    """The capacity runs switch the call-rate limit off (0) to find the raw limits; the overload run sets it.
+    Each leg takes an RTP and an RTCP port: 4000 ports hold 1000 bridged calls."""
     b = B2bua(work, block=90, max_bridged_calls=ceiling, max_call_rate=max_call_rate, no_answer_timeout_s=30,
-              extra_config=BENCH_CONFIG, routes_before=MOBILE_ROUTE)
+              extra_config=BENCH_CONFIG, routes_before=MOBILE_ROUTE, rtp_port_count=rtp_ports)
     b.start()
     assert b.proc is not None
     subprocess.run(["taskset", "-pc", B2BUA_CPU, str(b.proc.pid)], check=True, capture_output=True)
@@ -283,66 +274,6 @@ def callback_setup(b: B2bua, load: Load, work: Path, rate: float, calls: int) ->
             "p50_ms": _r(pct(lat, 50)), "p99_ms": _r(pct(lat, 99)), "clear_s": settle(b, 60)}
 
 
-def audible_share(path: Path) -> tuple[float, int]:
-    """Share of the RTP frames toward the far end that carry sound (the caller's tone) rather than silence."""
-    loud = total = 0
-    table = g711.ULAW_DECODE
-    for pkt in pcap.read(path):
-        r = pcap.parse_rtp(pkt.payload)
-        if r is None or r.pt != 0:
-            continue
-        total += 1
-        # stride 7: coprime with the 8-sample period of 1000 Hz at 8 kHz, so every phase is sampled
-        sampled = r.payload[::7]
-        energy = sum(abs(table[x]) for x in sampled)
-        if energy > len(sampled) * 2000:  # the tone's amplitude is 8000 (mean |x| ~5100); silence ~0
-            loud += 1
-    return (loud / total if total else 0.0), total
-
-
-def concurrency(b: B2bua, load: Load, work: Path, levels: list[int], hold_s: int) -> list[dict[str, Any]]:
-    assert b.proc is not None
-    out = []
-    idle_rss, _ = rss_kb(b.proc.pid)
-    for level in levels:
-        far = load.far("uas_answer.xml", level)
-        time.sleep(0.3)
-        rate = min(100, level)
-        uac, stat = load.trunk("uac_call.xml", rate=rate, calls=level, hold_ms=hold_s * 1000, limit=level)
-        ramp = level / rate + 1.0
-        time.sleep(ramp)  # all calls up
-        c0, t0 = cpu_seconds(b.proc.pid), time.monotonic()
-        cap = work / f"conc{level}.pcap"
-        tcpdump = subprocess.Popen(["taskset", "-c", LOAD_CPU, "tcpdump", "-i", "lo", "-n", "-s", "200", "-B",
-                                    "65536", "-w", str(cap), "udp and src host 127.0.0.1 and dst host 127.0.0.3"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        window = max(3.0, min(5.0, hold_s - ramp - 2.0))
-        time.sleep(window)
-        tcpdump.send_signal(2)
-        tcpdump.wait(10)
-        c1, t1 = cpu_seconds(b.proc.pid), time.monotonic()
-        rss, hwm = rss_kb(b.proc.pid)
-        active = b.health()["active_calls"]
-        uac.wait(hold_s + 60)
-        stop_process(far, 10)
-        share, frames = audible_share(cap)
-        if os.environ.get("BENCH_KEEP_PCAP"):
-            shutil.copy(cap, Path("/tmp") / cap.name)
-        cap.unlink(missing_ok=True)
-        st = final_stats(stat)
-        row = {"calls": level, "active_during_window": active, **st,
-               "b2bua_cpu_pct": round(100 * (c1 - c0) / (t1 - t0), 1),
-               "cpu_pct_per_call": round(100 * (c1 - c0) / (t1 - t0) / level, 4),
-               "rss_mb": round(rss / 1024, 1), "rss_kb_per_call": round((rss - idle_rss) / level, 1),
-               "rss_hwm_mb": round(hwm / 1024, 1),
-               "frames_to_far_end_in_window": frames, "expected_frames": int(level * 50 * window),
-               "audible_share": round(share, 4)}
-        out.append(row)
-        row["clear_s"] = settle(b, 120)
-        print("concurrency", row, flush=True)
-    return out
-
-
 def machine() -> dict[str, Any]:
     import pjsua2
 
@@ -352,59 +283,3 @@ def machine() -> dict[str, Any]:
             "sipp": subprocess.run(["sipp", "-v"], capture_output=True, text=True).stdout.strip().splitlines()[0:2],
             "pjsua2_build": getattr(pjsua2, "__b2bua_build__", "pypi"),
             "pjsua2_limits": getattr(pjsua2, "__b2bua_limits__", {})}
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="short steps, for a smoke run")
-    ap.add_argument("--out", default=str(ROOT / "perf" / "results"))
-    args = ap.parse_args()
-    for tool in ("sipp", "taskset", "tcpdump"):
-        if not shutil.which(tool):
-            print(f"missing tool: {tool}", file=sys.stderr)
-            return 1
-    step_s = 3 if args.quick else 10
-    rates = [50, 100] if args.quick else [50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600]
-    levels = [50] if args.quick else [100, 200, 300]
-    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "machine": machine(), "settings": {"step_s": step_s, "b2bua_cpu": B2BUA_CPU,
-                                                                  "load_cpu": LOAD_CPU, "log_level": "info"}}
-    with tempfile.TemporaryDirectory(prefix="b2bua-bench-") as tmp:
-        work = Path(tmp)
-        b = start_b2bua(work / "b2bua")
-        load = Load(work, f"127.0.0.1:{b.sip_port}", b.far_port, b.sip_port)
-        try:
-            assert b.proc is not None
-            results["idle_rss_mb"] = round(rss_kb(b.proc.pid)[0] / 1024, 1)
-            results["setup_latency"] = {
-                "b2bua": setup_latency(load, 50, step_s, direct=False),
-                "sipp_to_sipp": setup_latency(load, 50, step_s, direct=True),
-            }
-            print("setup", results["setup_latency"], flush=True)
-            results["cps_ramp"] = cps_ramp(b, load, rates, step_s)
-            results["callback_setup"] = callback_setup(b, load, work, rate=10, calls=30 if args.quick else 100)
-            print("callback", results["callback_setup"], flush=True)
-            results["concurrency"] = concurrency(b, load, work, levels, hold_s=12 if not args.quick else 8)
-            results["rss_hwm_mb"] = round(rss_kb(b.proc.pid)[1] / 1024, 1)
-        finally:
-            b.stop()
-    clean = [s for s in results["cps_ramp"] if not s["failed"] and s["successful"] == s["offered"]]
-    results["summary"] = {
-        "cps_last_clean_step": clean[-1]["rate"] if clean else 0,
-        "setup_p50_p99_ms_at_50cps": [results["setup_latency"]["b2bua"]["p50_ms"],
-                                      results["setup_latency"]["b2bua"]["p99_ms"]],
-        "callback_setup_p50_p99_ms": [results["callback_setup"]["p50_ms"], results["callback_setup"]["p99_ms"]],
-        "sipp_to_sipp_p50_p99_ms": [results["setup_latency"]["sipp_to_sipp"]["p50_ms"],
-                                    results["setup_latency"]["sipp_to_sipp"]["p99_ms"]],
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"foundation-{time.strftime('%Y%m%dT%H%M%S')}{'-quick' if args.quick else ''}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(f"results: {path}")
-    print(json.dumps(results["summary"], indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,11 +5,11 @@ B2BUA's own limit. Here SIPp does only the signalling; each call's SDP names a p
 (``perf/rtpload.c``): the trunk side on 127.0.0.2 answers the B2BUA's RTP with a 1000 Hz tone, the far end on
 127.0.0.3 with 1700 Hz, so each side can count how many frames carried the *other* side's tone (the B2BUA
 sends silence frames until audio arrives from the opposite leg). Same role and signature as
-``perf.bench.concurrency``; the B2BUA is pinned to CPU 0, every load tool to CPU 1.
+SIPp's own pcap playback; the B2BUA is pinned to CPU 0, every load tool to CPU 1.
 
 Standalone: ``bash -c 'ulimit -n $(ulimit -Hn); .venv/bin/python -m perf.rtp_concurrency --levels 100,300'``
-(JSON on stdout, progress on stderr). It starts its own B2BUA with 4000 RTP ports: the test helper's 2000 (as
-``perf.bench.start_b2bua`` has them) hold only 500 bridged calls, so above that level the INVITEs fail for ports.
+(JSON on stdout, progress on stderr). ``perf.bench.start_b2bua`` gives the B2BUA 4000 RTP ports: two per leg,
+so the test helper's usual 2000 would hold only 500 bridged calls.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import select
 import signal
 import subprocess
@@ -30,9 +29,7 @@ from typing import IO, Any
 
 from perf.bench import (
     B2BUA_CPU,
-    BENCH_CONFIG,
     LOAD_CPU,
-    MOBILE_ROUTE,
     ROOT,
     TICKS,
     Load,
@@ -43,6 +40,7 @@ from perf.bench import (
     rss_kb,
     settle,
     setup_times_ms,
+    start_b2bua,
 )
 from tests.support.procs import B2bua, stop_process
 
@@ -282,29 +280,6 @@ def direct_baseline(work: Path, calls: int, seconds: float) -> dict[str, Any]:
             "late_ticks": ra["late_ticks"] + rz["late_ticks"]}
 
 
-class WideB2bua(B2bua):
-    """The benchmark's B2BUA with a wider RTP port range: each leg takes an RTP and an RTCP port, so the test
-    helper's 2000 ports run out at 500 bridged calls (the next INVITEs fail) - too few for this benchmark."""
-
-    rtp_ports: int = 4000
-
-    def config_text(self) -> str:
-        text = super().config_text()
-        assert "rtp_port_count = 2000" in text
-        return text.replace("rtp_port_count = 2000", f"rtp_port_count = {self.rtp_ports}")
-
-
-def start_wide_b2bua(work: Path, rtp_ports: int) -> B2bua:
-    """Like perf.bench.start_b2bua (same config, every thread pinned to the B2BUA core), wider RTP range."""
-    b = WideB2bua(work, block=90, no_answer_timeout_s=30, extra_config=BENCH_CONFIG, routes_before=MOBILE_ROUTE)
-    b.rtp_ports = rtp_ports
-    b.start()
-    assert b.proc is not None
-    for tid in os.listdir(f"/proc/{b.proc.pid}/task"):
-        subprocess.run(["taskset", "-pc", B2BUA_CPU, tid], capture_output=True)
-    return b
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", default="100,200,300", help="comma-separated numbers of concurrent calls")
@@ -319,7 +294,7 @@ def main() -> int:
         if not args.no_direct:
             results["direct"] = [direct_baseline(work, n, WINDOW_S) for n in levels]
             print("direct", json.dumps(results["direct"]), file=sys.stderr, flush=True)
-        b = start_wide_b2bua(work / "b2bua", args.rtp_ports)
+        b = start_b2bua(work / "b2bua", rtp_ports=args.rtp_ports)
         try:
             load = Load(work, f"127.0.0.1:{b.sip_port}", b.far_port, b.sip_port)
             assert b.proc is not None

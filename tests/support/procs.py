@@ -51,6 +51,7 @@ class B2bua:
     block: int = field(default_factory=port_block)
     extra_config: str = ""
     max_bridged_calls: int = 0
+    rtp_port_count: int = 2000  # two per leg (RTP, RTCP): 500 bridged calls; more overlaps the next block's range
     max_call_rate: float | None = None  # None: the product's default
     max_call_burst: int = 0
     no_answer_timeout_s: float = 5.0
@@ -87,7 +88,7 @@ class B2bua:
 listen_ip = "127.0.0.1"
 listen_port = {self.sip_port}
 rtp_port_start = {self.rtp_start}
-rtp_port_count = 2000
+rtp_port_count = {self.rtp_port_count}
 no_answer_timeout_s = {self.no_answer_timeout_s}
 max_bridged_calls = {self.max_bridged_calls}
 {"" if self.max_call_rate is None else f"max_call_rate = {self.max_call_rate}"}
