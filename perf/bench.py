@@ -142,11 +142,20 @@ default_class_of_service = "bench"
 allow = ["national", "mobile"]
 max_concurrent_calls = 100
 max_calls_per_minute = 10000
+[[trunks]]
+name = "targets"
+host = "127.0.0.5"
+port = @FAR_PORT@
 """
+# callback users on the mobile trunk (127.0.0.4), callback targets on their own (127.0.0.5): a later phase's far
+# end on 127.0.0.3 must not receive the lingering retransmissions of calls this phase abandoned
 MOBILE_ROUTE = """
 [[routes]]
 pattern = "\\\\+49171.*"
 trunk = "mobile"
+[[routes]]
+pattern = "\\\\+4930987.*"
+trunk = "targets"
 """
 
 
@@ -244,7 +253,8 @@ def callback_setup(b: B2bua, load: Load, work: Path, rate: float, calls: int) ->
     assert status == 200, body
     user_side = load._sipp("uas-user", ["-sf", "uas_cps.xml", "-i", "127.0.0.4", "-p", str(load.far_port),
                                         "-mi", "127.0.0.4", "-mp", str(load.far_port + 2000), "-m", str(calls)])
-    target = load.far("uas_cps.xml", calls)
+    target = load._sipp("uas-target", ["-sf", "uas_cps.xml", "-i", "127.0.0.5", "-p", str(load.far_port),
+                                       "-mi", "127.0.0.5", "-mp", str(load.far_port + 2000), "-m", str(calls)])
     time.sleep(0.5)
     cap = SipCapture(work, load.far_port)
     posted: dict[str, float] = {}  # target number as dialled (E.164) -> wall-clock time of its API request
@@ -272,7 +282,7 @@ def callback_setup(b: B2bua, load: Load, work: Path, rate: float, calls: int) ->
 
     ringing: dict[str, float] = {}  # target number -> capture time of its first 180
     for p in pcap.read(path):
-        if p.sport == load.far_port and p.src == "127.0.0.3" and p.payload.startswith(b"SIP/2.0 180"):
+        if p.sport == load.far_port and p.src == "127.0.0.5" and p.payload.startswith(b"SIP/2.0 180"):
             ringing.setdefault(to_number(p.payload), p.ts)
     lat = [1000 * (ringing[n] - t) for n, t in posted.items() if n in ringing]
     stop_process(user_side, 10)
