@@ -19,6 +19,7 @@ from b2bua import __version__
 from b2bua.callcontrol import ActiveCall, AdmissionGate, CallControl
 from b2bua.calls.events import Finished, Notify
 from b2bua.calls.routing import Router
+from b2bua.calls.trunkauth import TrunkAuthenticator
 from b2bua.eventbus import EventBus
 from b2bua.ops import logging as blog
 from b2bua.ops.metrics import Metrics
@@ -127,6 +128,8 @@ async def serve(settings: Settings, config_path: str) -> int:
         no_answer_timeout_s=sip.no_answer_timeout_s, on_finished=on_finished,
         on_notify=on_notify, transit_check=transit_check,
         local_lookup=lambda called, trunk: service.lookup(called, trunk) if service is not None else None,
+        trunk_auth=TrunkAuthenticator(router, settings.trunks, sip.auth_realm,
+                                      sip.auth_nonce_secret.get_secret_value(), sip.auth_nonce_ttl_s),
     )
     try:
         boxes = VoicemailBoxes(settings.voicemail, store, settings.store.path.parent / "voicemail")

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from b2bua.calls import bridge as br
 from b2bua.calls import events as ev
 from b2bua.calls.routing import Router
+from b2bua.calls.trunkauth import TrunkAuthenticator
 from b2bua.ops import logging as blog
 from b2bua.ops.metrics import Metrics
 from b2bua.sip import message
@@ -192,6 +193,7 @@ class CallControl:
         on_notify: Callable[[ActiveCall, ev.Notify], None] | None = None,
         transit_check: Callable[[str, str], tuple[str, str] | None] | None = None,
         local_lookup: LocalLookup | None = None,
+        trunk_auth: TrunkAuthenticator | None = None,
     ) -> None:
         self.router = router
         self.gate = gate
@@ -202,6 +204,7 @@ class CallControl:
         self.on_notify = on_notify
         self.transit_check = transit_check
         self.local_lookup = local_lookup
+        self.trunk_auth = trunk_auth
         self.user_calls: UserCallFactory | None = None  # set by the telecommuter service
         self.engine: Engine | None = None
         self.calls: dict[str, ActiveCall] = {}
@@ -214,9 +217,16 @@ class CallControl:
     # ------------------------------------------------------------------------ SIP thread: screening
     def screen(self, inv: InboundInvite) -> ScreenResult:
         """Runs in the SIP thread for every new INVITE, so that refusals cost no thread hop."""
-        trunk = self.router.trunk_for_source(inv.src_ip)
-        if trunk is None:
-            return Reject(403, "untrusted-source")
+        if self.trunk_auth is not None:
+            who = self.trunk_auth.identify(inv.src_ip, "INVITE", inv.request_uri, inv.headers)
+            if isinstance(who, Reject):
+                return who
+            trunk = who
+        else:
+            found = self.router.trunk_for_source(inv.src_ip)
+            if found is None:
+                return Reject(403, "untrusted-source")
+            trunk = found
         local = self.local_lookup(inv.called, trunk) if self.local_lookup is not None else None
         if local is not None:
             if not local.user_id:
@@ -255,8 +265,11 @@ class CallControl:
                 self._incoming(ev, now)
             case InviteRejected():
                 self.metrics.rejected.labels(str(ev.code), ev.reason).inc()
-                self._log.info("invite rejected", code=ev.code, reason=ev.reason, src=ev.invite.src_ip,
-                               called=ev.invite.called, sip_call_id=ev.invite.sip_call_id)
+                # a challenge precedes every authenticated call: not worth a line each; a failure is a warning
+                level = {"auth-challenge": "debug", "auth-failed": "warning"}.get(ev.reason, "info")
+                getattr(self._log, level)("invite rejected", code=ev.code, reason=ev.reason, src=ev.invite.src_ip,
+                                          called=ev.invite.called, sip_call_id=ev.invite.sip_call_id,
+                                          **({"detail": ev.detail} if ev.detail else {}))
             case LegProgress():
                 self._feed(ev.leg_id, lambda r: br.Progress(r, ev.code, ev.leg_id in self._early), now)
             case LegMedia():

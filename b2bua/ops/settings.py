@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 BUNDLED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "b2bua.toml"
@@ -67,6 +67,11 @@ class SipSettings(_Section):
                                           "how long the SIP thread may wait for the GIL while asyncio runs")
     media_thread_nice: int = Field(0, ge=0, le=19, description="nice value for pjmedia's threads, so that "
                                    "heavy media cannot starve signalling; 0: same priority")
+    auth_realm: str = Field("b2bua", pattern=r'^[^"\\\r\n]{1,64}$',
+                            description="realm of the digest challenges sent to trunks that have credentials")
+    auth_nonce_secret: SecretStr = Field(SecretStr(""), description="key that signs challenge nonces; nodes "
+                                         "that share an address must share it; empty: a random key per start")
+    auth_nonce_ttl_s: int = Field(300, ge=10, le=86400, description="how long a challenge's nonce is accepted")
 
     @field_validator("listen_ip")
     @classmethod
@@ -108,6 +113,22 @@ class TrunkSettings(_Section):
                                                   "out again; empty: none (a trusted peer)")
     extensions: bool = Field(False, description="may call users by internal extension (a PBX, desk phones); "
                                                 "other trunks reach users only by their business number")
+    auth_username: str = Field("", pattern=r'^[^"\\\s]{0,64}$', description="if set, INVITEs from this trunk "
+                               "must pass SIP digest authentication; with no inbound_acl, from any address")
+    auth_password: SecretStr = Field(SecretStr(""), description="the digest password, or use auth_ha1")
+    auth_ha1: str = Field("", pattern=r"^([0-9a-fA-F]{32})?$",
+                          description="hex MD5 of 'username:realm:password' instead of the password itself")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> TrunkSettings:
+        has_secret = bool(self.auth_password.get_secret_value() or self.auth_ha1)
+        if self.auth_username and not has_secret:
+            raise ValueError("auth_username is set but neither auth_password nor auth_ha1")
+        if has_secret and not self.auth_username:
+            raise ValueError("auth_password/auth_ha1 is set but auth_username is not")
+        if self.auth_password.get_secret_value() and self.auth_ha1:
+            raise ValueError("set auth_password or auth_ha1, not both")
+        return self
 
     @field_validator("inbound_acl")
     @classmethod
@@ -273,7 +294,10 @@ class Settings(BaseSettings):
             for f in r.from_trunks:
                 if f not in names:
                     raise ValueError(f"routes[{i}].from_trunks: no trunk named {f!r}")
+        users = [t.auth_username for t in self.trunks]
         for i, t in enumerate(self.trunks):
+            if t.auth_username and t.auth_username in users[:i]:
+                raise ValueError(f"trunks[{i}].auth_username: {t.auth_username!r} is already another trunk's")
             if t.class_of_service and t.class_of_service not in self.classes_of_service:
                 raise ValueError(f"trunks[{i}].class_of_service: no class of service {t.class_of_service!r}")
         if self.telecommuter.default_class_of_service not in self.classes_of_service:

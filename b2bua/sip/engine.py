@@ -463,7 +463,7 @@ class SipEngine:
             leg.silent = True
             # not inside the callback: pjsua defers such a hangup and drops its headers (Retry-After)
             self.submit(lambda: leg.ended or leg.hangup(_op(decision.code, decision.headers)))
-            self._emit(InviteRejected(invite, decision.code, decision.reason))
+            self._emit(InviteRejected(invite, decision.code, decision.reason, decision.detail))
             return
         assert isinstance(decision, Admit)
         self._emit(IncomingCall(invite, decision))

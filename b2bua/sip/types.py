@@ -35,8 +35,9 @@ class Admit:
 @dataclass(frozen=True, slots=True)
 class Reject:
     code: int
-    reason: str
+    reason: str  # a short fixed word: it is a metric label
     headers: Headers = ()
+    detail: str = ""  # for the log only
 
 
 ScreenResult = Admit | Reject
@@ -54,6 +55,7 @@ class InviteRejected:
     invite: InboundInvite
     code: int
     reason: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,3 +47,70 @@ def exchange(msg: str, port: int, src_ip: str = "127.0.0.2", timeout: float = 1.
                 s.settimeout(0.3)  # a final response: collect retransmissions briefly, then stop
     finally:
         s.close()
+
+
+def _header(msg: str, name: str) -> str:
+    for line in msg.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
+        n, _, v = line.partition(":")
+        if n.strip().lower() == name.lower():
+            return v.strip()
+    return ""
+
+
+def digest_answer(challenge: str, user: str, password: str, uri: str, method: str = "INVITE",
+                  nc: int = 1, cnonce: str = "5eed") -> str:
+    """An Authorization value per RFC 2617 (qop=auth), computed here independently of the product."""
+    import hashlib
+    import re
+
+    params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge.partition(" ")[2]))
+
+    def md5(s: str) -> str:
+        return hashlib.md5(s.encode()).hexdigest()
+
+    ha1, ha2 = md5(f"{user}:{params['realm']}:{password}"), md5(f"{method}:{uri}")
+    resp = md5(f"{ha1}:{params['nonce']}:{nc:08x}:{cnonce}:auth:{ha2}")
+    return (f'Digest username="{user}", realm="{params["realm"]}", nonce="{params["nonce"]}", uri="{uri}", '
+            f'response="{resp}", algorithm=MD5, cnonce="{cnonce}", qop=auth, nc={nc:08x}')
+
+
+def challenged_invite(port: int, src_ip: str, user: str, password: str,
+                      ruri: str = "sip:4930123456@127.0.0.1", timeout: float = 2.0) -> tuple[str, list[str]]:
+    """INVITE, expect 401, ACK it, INVITE again with credentials; the challenge and the second INVITE's status
+    lines. Final responses are ACKed so nothing is left retransmitting."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind((src_ip, 0))
+        s.settimeout(timeout)
+        src = f"{src_ip}:{s.getsockname()[1]}"
+        call_id, tag = uuid.uuid4().hex + "@" + src_ip, uuid.uuid4().hex[:8]
+
+        def send(method: str, cseq: int, branch: str, extra: str = "", to: str = "") -> None:
+            lines = [f"{method} {ruri} SIP/2.0", f"Via: SIP/2.0/UDP {src};branch={branch};rport",
+                     f"From: <sip:15551230001@{src_ip}>;tag={tag}", f"To: {to or '<' + ruri + '>'}",
+                     f"Call-ID: {call_id}", f"CSeq: {cseq} {method}", f"Contact: <sip:15551230001@{src}>",
+                     "Max-Forwards: 70"]
+            lines += [extra] if extra else []
+            s.sendto(("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode(), ("127.0.0.1", port))
+
+        def final(method_cseq: int, branch: str) -> tuple[str, list[str]]:
+            seen: list[str] = []
+            while True:
+                data = s.recv(65535).decode("latin-1")
+                seen.append(data.split("\r\n", 1)[0])
+                if not data.startswith("SIP/2.0 1"):
+                    send("ACK", method_cseq, branch, to=_header(data, "To"))
+                    return data, seen
+
+        b1 = "z9hG4bK-" + uuid.uuid4().hex[:10]
+        send("INVITE", 1, b1)
+        first, _ = final(1, b1)
+        challenge = _header(first, "WWW-Authenticate")
+        if not first.startswith("SIP/2.0 401") or not challenge:
+            return "", [first.split("\r\n", 1)[0]]
+        b2 = "z9hG4bK-" + uuid.uuid4().hex[:10]
+        send("INVITE", 2, b2, "Authorization: " + digest_answer(challenge, user, password, ruri))
+        _, statuses = final(2, b2)
+        return challenge, statuses
+    finally:
+        s.close()

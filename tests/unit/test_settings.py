@@ -48,6 +48,12 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (GOOD.replace('pattern = "49.*"', 'pattern = "49(.*"'), "routes[0].pattern", "not a valid regular expression"),
     (GOOD.replace('trunk = "t1"', 'trunk = "nope"'), "routes[0].trunk", "no trunk named 'nope'"),
     (GOOD.replace('[sip]', '[sip]\nlisten_ip = "localhost"'), "sip.listen_ip", "does not appear to be"),
+    (GOOD.replace('inbound_acl', 'auth_username = "pbx"\ninbound_acl'), "trunks[0]",
+     "auth_username is set but neither auth_password nor auth_ha1"),
+    (GOOD.replace('inbound_acl', 'auth_password = "pw"\ninbound_acl'), "trunks[0]",
+     "auth_username is not"),
+    (GOOD.replace('inbound_acl', 'auth_username = "pbx"\nauth_ha1 = "xyz"\ninbound_acl'), "trunks[0].auth_ha1",
+     "should match pattern"),
 ])
 def test_bad_values_name_file_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = write(tmp_path, text)
