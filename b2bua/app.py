@@ -129,7 +129,8 @@ async def serve(settings: Settings, config_path: str) -> int:
         on_notify=on_notify, transit_check=transit_check,
         local_lookup=lambda called, trunk: service.lookup(called, trunk) if service is not None else None,
         trunk_auth=TrunkAuthenticator(router, settings.trunks, sip.auth_realm,
-                                      sip.auth_nonce_secret.get_secret_value(), sip.auth_nonce_ttl_s),
+                                      sip.auth_nonce_secret.get_secret_value(), sip.auth_nonce_ttl_s,
+                                      max_failures=sip.auth_max_failures, block_s=sip.auth_block_s),
     )
     try:
         boxes = VoicemailBoxes(settings.voicemail, store, settings.store.path.parent / "voicemail")

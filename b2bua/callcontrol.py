@@ -180,6 +180,9 @@ LocalLookup = Callable[[str, str], Local | None]  # (called number, trunk) -> ou
 UserCallFactory = Callable[[InboundInvite, Admit], "tuple[Machine, dict[str, Any]] | Attach"]
 
 
+_REJECT_LOG_LEVEL = {"auth-challenge": "debug", "auth-blocked": "debug", "auth-failed": "warning"}
+
+
 class CallControl:
     def __init__(
         self,
@@ -265,8 +268,9 @@ class CallControl:
                 self._incoming(ev, now)
             case InviteRejected():
                 self.metrics.rejected.labels(str(ev.code), ev.reason).inc()
-                # a challenge precedes every authenticated call: not worth a line each; a failure is a warning
-                level = {"auth-challenge": "debug", "auth-failed": "warning"}.get(ev.reason, "info")
+                # a challenge precedes every authenticated call, and a blocked source may flood: not worth a line
+                # each (the metric counts them); a failed password is a warning
+                level = _REJECT_LOG_LEVEL.get(ev.reason, "info")
                 getattr(self._log, level)("invite rejected", code=ev.code, reason=ev.reason, src=ev.invite.src_ip,
                                           called=ev.invite.called, sip_call_id=ev.invite.sip_call_id,
                                           **({"detail": ev.detail} if ev.detail else {}))

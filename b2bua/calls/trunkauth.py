@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,8 +28,15 @@ class _Secret:
 
 class TrunkAuthenticator:
     def __init__(self, router: Router, trunks: list[TrunkSettings], realm: str, nonce_secret: str = "",
-                 nonce_ttl_s: float = 300.0, clock: Callable[[], float] = time.time) -> None:
+                 nonce_ttl_s: float = 300.0, clock: Callable[[], float] = time.time, *,
+                 max_failures: int = 10, failure_window_s: float = 60.0, block_s: float = 300.0) -> None:
         self._router = router
+        self._clock = clock
+        self._max_failures = max_failures
+        self._window_s = failure_window_s
+        self._block_s = block_s
+        self._failures: dict[str, deque[float]] = {}  # source -> recent failure times
+        self._blocked: dict[str, float] = {}  # source -> until
         self.digest = digest.DigestAuth(realm, nonce_secret.encode() or secrets.token_bytes(32), nonce_ttl_s,
                                         clock=clock)
         self._by_trunk: dict[str, tuple[str, _Secret]] = {}
@@ -58,6 +66,14 @@ class TrunkAuthenticator:
             candidates = self._anywhere
         else:
             return Reject(403, "untrusted-source")
+        now = self._clock()
+        until = self._blocked.get(src_ip)
+        if until is not None:
+            if now < until:
+                return Reject(403, "auth-blocked", detail=f"{len(self._failures.get(src_ip, ()))} failures; "
+                                                          f"blocked for another {until - now:.0f} s")
+            del self._blocked[src_ip]
+            self._failures.pop(src_ip, None)
         out = self.digest.check(self._our_credentials(headers), method, request_uri, src_ip,
                                 lambda user: s.ha1 if (s := candidates.get(user)) else None)
         match out.verdict:
@@ -69,7 +85,24 @@ class TrunkAuthenticator:
                               (("WWW-Authenticate", self.digest.challenge(src_ip, stale=stale)),),
                               detail=out.why)
             case _:
-                return Reject(403, "auth-failed", detail=f"user {out.username!r}: {out.why}")
+                blocked = self._failed(src_ip, now)
+                note = f"; source blocked for {self._block_s:.0f} s" if blocked else ""
+                return Reject(403, "auth-failed", detail=f"user {out.username!r}: {out.why}{note}")
+
+    def _failed(self, src_ip: str, now: float) -> bool:
+        """Password guessing: a source with too many failures in the window is refused unheard for a while."""
+        recent = self._failures.setdefault(src_ip, deque())
+        recent.append(now)
+        while recent and now - recent[0] > self._window_s:
+            recent.popleft()
+        if len(self._failures) > 10_000:  # bounded: forget the sources with the oldest latest failure
+            for ip in sorted(self._failures, key=lambda k: self._failures[k][-1])[:1000]:
+                if ip not in self._blocked and ip != src_ip:
+                    del self._failures[ip]
+        if len(recent) >= self._max_failures:
+            self._blocked[src_ip] = now + self._block_s
+            return True
+        return False
 
     def _our_credentials(self, headers: Headers) -> str | None:
         """The Authorization header for our realm (a request may carry several, for proxies on its path)."""

@@ -72,6 +72,9 @@ class SipSettings(_Section):
     auth_nonce_secret: SecretStr = Field(SecretStr(""), description="key that signs challenge nonces; nodes "
                                          "that share an address must share it; empty: a random key per start")
     auth_nonce_ttl_s: int = Field(300, ge=10, le=86400, description="how long a challenge's nonce is accepted")
+    auth_max_failures: int = Field(10, ge=1, le=10000, description="failed digest answers from one source "
+                                   "within 60 s before it is refused unheard (password guessing)")
+    auth_block_s: int = Field(300, ge=1, le=86400, description="how long such a source stays refused")
 
     @field_validator("listen_ip")
     @classmethod

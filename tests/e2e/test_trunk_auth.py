@@ -30,7 +30,8 @@ auth_ha1 = "{hashlib.md5(b"roamer:b2bua:pw2").hexdigest()}"
 
 @pytest.fixture
 def b(start_b2bua) -> B2bua:  # type: ignore[no-untyped-def]
-    return start_b2bua(extra_config=AUTH_TRUNKS)  # type: ignore[no-any-return]
+    return start_b2bua(extra_config=AUTH_TRUNKS,  # type: ignore[no-any-return]
+                       env={"B2BUA_SIP__AUTH_MAX_FAILURES": "2"})
 
 
 def test_sipp_answers_the_challenge_from_a_credentials_file_and_media_flows(b: B2bua) -> None:
@@ -71,13 +72,21 @@ def test_wrong_password_gets_403_and_nothing_is_dialled(b: B2bua) -> None:
     # the right password from outside the pbx trunk's ACL does not pass either (only "roaming" is open)
     challenge, statuses = rawsip.challenged_invite(b.sip_port, "127.0.0.7", "pbx-1", "s3cret")
     assert challenge and statuses[-1].startswith("SIP/2.0 403"), statuses
+    # a second guess from 127.0.0.6 reaches the limit (2 in this test): from then on it is not even challenged
+    challenge, statuses = rawsip.challenged_invite(b.sip_port, "127.0.0.6", "pbx-1", "guess2")
+    assert challenge and statuses[-1].startswith("SIP/2.0 403"), statuses
+    challenge, statuses = rawsip.challenged_invite(b.sip_port, "127.0.0.6", "pbx-1", "s3cret")
+    assert challenge == "" and statuses == ["SIP/2.0 403 Forbidden"], statuses
     time.sleep(0.5)
     assert far.stop().requests() == []
-    assert b.metric("b2bua_invites_rejected_total", code="403", reason="auth-failed") == 2
+    assert b.metric("b2bua_invites_rejected_total", code="403", reason="auth-failed") == 3
+    assert b.metric("b2bua_invites_rejected_total", code="403", reason="auth-blocked") == 1
     events = [e for e in b.log_events() if e.get("event") == "invite rejected" and e.get("reason") == "auth-failed"]
-    assert [e["level"] for e in events] == ["warning", "warning"]
+    assert [e["level"] for e in events] == ["warning"] * 3
     assert "wrong response" in events[0]["detail"] and "unknown username" in events[1]["detail"]
-    assert "guess" not in b.log_path.read_text() and "s3cret" not in b.log_path.read_text()
+    assert "source blocked" in events[2]["detail"]
+    log = b.log_path.read_text()
+    assert "guess" not in log and "s3cret" not in log
     b.wait_idle()
 
 

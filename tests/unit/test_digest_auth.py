@@ -177,3 +177,36 @@ def test_without_a_roaming_trunk_strangers_get_403_not_a_challenge() -> None:
     t = TrunkAuthenticator(Router(trunks, []), trunks, "b2bua")
     r = _identify(t, "192.0.2.9")
     assert isinstance(r, Reject) and (r.code, r.reason) == (403, "untrusted-source")
+
+
+def test_password_guessing_blocks_the_source_for_a_while() -> None:
+    clock = Clock()
+    t = TrunkAuthenticator(Router(TRUNKS, []), TRUNKS, "b2bua", "secret", clock=clock,
+                           max_failures=3, failure_window_s=60, block_s=300)
+
+    def attempt(src: str, pw: str) -> str | Reject:
+        ch = _identify(t, src)
+        assert isinstance(ch, Reject) and ch.code == 401, ch
+        return _identify(t, src, answer(ch.headers[0][1], "roamer", pw))
+
+    for i in range(3):
+        r = attempt("192.0.2.9", "guess")
+        assert isinstance(r, Reject) and r.reason == "auth-failed"
+        assert ("source blocked for 300 s" in r.detail) == (i == 2)
+    blocked = _identify(t, "192.0.2.9")  # not even challenged any more
+    assert isinstance(blocked, Reject) and (blocked.code, blocked.reason) == (403, "auth-blocked")
+    assert attempt("192.0.2.10", "pw2") == "roaming"  # other sources are not affected
+    clock.t += 301
+    assert attempt("192.0.2.9", "pw2") == "roaming"  # the block expires
+
+
+def test_failures_spread_over_time_do_not_block() -> None:
+    clock = Clock()
+    t = TrunkAuthenticator(Router(TRUNKS, []), TRUNKS, "b2bua", "secret", clock=clock,
+                           max_failures=3, failure_window_s=60)
+    for _ in range(5):
+        ch = _identify(t, "192.0.2.9")
+        assert isinstance(ch, Reject) and ch.code == 401
+        r = _identify(t, "192.0.2.9", answer(ch.headers[0][1], "roamer", "typo"))
+        assert isinstance(r, Reject) and r.reason == "auth-failed"
+        clock.t += 31
