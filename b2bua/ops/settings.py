@@ -122,8 +122,17 @@ class TrunkSettings(_Section):
     auth_ha1: str = Field("", pattern=r"^([0-9a-fA-F]{32})?$",
                           description="hex MD5 of 'username:realm:password' instead of the password itself")
 
+    outbound_auth_username: str = Field("", description="if the trunk challenges our INVITEs (401/407), answer "
+                                        "with these credentials")
+    outbound_auth_password: SecretStr = SecretStr("")
+    outbound_auth_realm: str = Field("", pattern=r'^[^"\\\r\n]{0,128}$', description="the realm the trunk "
+                                     "challenges with (required: credentials are only ever given to that realm)")
+
     @model_validator(mode="after")
     def _credentials(self) -> TrunkSettings:
+        out = (self.outbound_auth_username, self.outbound_auth_password.get_secret_value(), self.outbound_auth_realm)
+        if any(out) and not all(out):
+            raise ValueError("outbound_auth_username, outbound_auth_password and outbound_auth_realm go together")
         has_secret = bool(self.auth_password.get_secret_value() or self.auth_ha1)
         if self.auth_username and not has_secret:
             raise ValueError("auth_username is set but neither auth_password nor auth_ha1")
@@ -298,7 +307,11 @@ class Settings(BaseSettings):
                 if f not in names:
                     raise ValueError(f"routes[{i}].from_trunks: no trunk named {f!r}")
         users = [t.auth_username for t in self.trunks]
+        realms = [t.outbound_auth_realm for t in self.trunks]
         for i, t in enumerate(self.trunks):
+            if t.outbound_auth_realm and t.outbound_auth_realm in realms[:i]:
+                raise ValueError(f"trunks[{i}].outbound_auth_realm: {t.outbound_auth_realm!r} is already another "
+                                 "trunk's (one set of credentials per realm)")
             if t.auth_username and t.auth_username in users[:i]:
                 raise ValueError(f"trunks[{i}].auth_username: {t.auth_username!r} is already another trunk's")
             if t.class_of_service and t.class_of_service not in self.classes_of_service:

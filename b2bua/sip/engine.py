@@ -63,6 +63,7 @@ class EngineConfig:
     log_level: int
     media_threads: int
     media_nice: int = 0
+    credentials: tuple[tuple[str, str, str], ...] = ()  # (realm, username, password) for challenges to our INVITEs
 
 
 def _thread_ids() -> set[int]:
@@ -287,7 +288,7 @@ class SipEngine:
         try:
             ep = self._init()
         except BaseException as e:
-            self._ready.set_exception(e)
+            self._ready.set_exception(_readable(e))
             return
         self._ready.set_result(read_build_limits())
         poll = self._cfg.poll_ms
@@ -361,6 +362,8 @@ class SipEngine:
         acfg.mediaConfig.transportConfig.boundAddress = c.listen_ip
         acfg.mediaConfig.lockCodecEnabled = False
         acfg.sipConfig.contactForced = f"<sip:b2bua@{host}:{c.listen_port}>"
+        for realm, user, password in c.credentials:  # pjsua answers 401/407 itself; never with a wildcard realm
+            acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", realm, user, 0, password))
         self._acc = _Account(self)
         self._acc.create(acfg, True)
         return ep
@@ -727,6 +730,14 @@ class SipEngine:
         p.digits = digits
         p.duration = duration_ms
         leg.sendDtmf(p)
+
+
+def _readable(e: BaseException) -> BaseException:
+    """pjsua2's Error prints as an empty string: name the operation and pjlib's reason (e.g. address in use)."""
+    reason = getattr(e, "reason", None)
+    if not isinstance(e, pj.Error) or reason is None:
+        return e
+    return RuntimeError(f"{e.title}: {reason} (pj status {e.status})")
 
 
 def _op(code: int, headers: Headers) -> pj.CallOpParam:

@@ -64,7 +64,9 @@ def test_sip_port_in_use_fails_start_cleanly(start_b2bua: Callable[..., B2bua], 
     clash = B2bua(tmp_path / "clash", env={"B2BUA_SIP__LISTEN_PORT": str(first.sip_port)})
     with pytest.raises(RuntimeError, match="exited with 1"):
         clash.start()
-    assert "SIP engine failed to start" in clash.log_tail()
+    tail = clash.log_tail()
+    assert "SIP engine failed to start" in tail
+    assert "Address already in use" in tail, tail  # the reason, not an empty pjsua2 Error
     clash.stop()
 
 

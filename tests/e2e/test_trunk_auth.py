@@ -100,3 +100,56 @@ def test_roaming_trunk_from_any_address_with_its_credentials(b: B2bua) -> None:
     b.wait_idle()
     status, body = b.http("GET", "/v1/cdrs")
     assert status == 200 and [c["trunk_in"] for c in body["cdrs"]] == ["roaming"]
+
+
+OUTBOUND = """
+[[trunks]]
+name = "secure-carrier"
+host = "127.0.0.3"
+port = @FAR_PORT@
+outbound_auth_username = "b2bua-out"
+outbound_auth_password = "out-pw"
+outbound_auth_realm = "carrier.example"
+"""
+OUTBOUND_ROUTE = """
+[[routes]]
+pattern = "4977.*"
+trunk = "secure-carrier"
+"""
+
+
+@pytest.mark.parametrize("far_password, answered", [("out-pw", True), ("other-pw", False)])
+def test_carrier_that_challenges_our_invites_gets_our_credentials(start_b2bua, far_password: str,  # type: ignore[no-untyped-def]
+                                                                   answered: bool) -> None:
+    b: B2bua = start_b2bua(extra_config=OUTBOUND, routes_before=OUTBOUND_ROUTE)
+    with capture(b.workdir) as pcap:
+        far = uas(b, "uas_auth_answer.xml", extra=["-key", "realm", "carrier.example", "-key", "auth_user",
+                                                   "b2bua-out", "-key", "auth_password", far_password])
+        r = uac(b, "uac_call.xml" if answered else "uac_fail.xml", called="4977123456", hold_ms=2000).start().wait(30)
+        f = far.wait(20) if answered else far.stop()  # SIPp's stop_call does not count towards -m
+    invites = [m for m in f.messages if m.startswith("INVITE")]
+    assert len(invites) == 2, f.out  # the challenged one and the one with our credentials
+    assert "\nAuthorization: Digest" in invites[1] and 'username="b2bua-out"' in invites[1]
+    assert 'realm="carrier.example"' in invites[1] and "out-pw" not in invites[1]
+    assert r.rc == 0, r.out
+    if answered:
+        assert f.rc == 0, f.out
+        to_caller = audio.streams(pcap, "127.0.0.1", "127.0.0.2")
+        assert len(to_caller) == 1
+        ok, why = audio.tone_in(next(iter(to_caller.values())), 1700.0)
+        assert ok, f"far end->caller: {why}"
+    else:
+        assert r.statuses()[-1] == 403  # the carrier's refusal reaches the caller as a refusal
+    b.wait_idle()
+
+
+def test_credentials_are_not_given_to_another_realm(start_b2bua) -> None:  # type: ignore[no-untyped-def]
+    b: B2bua = start_b2bua(extra_config=OUTBOUND, routes_before=OUTBOUND_ROUTE)
+    far = uas(b, "uas_auth_answer.xml", extra=["-key", "realm", "phisher.example", "-key", "auth_user",
+                                               "b2bua-out", "-key", "auth_password", "out-pw"])
+    r = uac(b, "uac_fail.xml", called="4977123456").start().wait(30)
+    time.sleep(0.5)
+    f = far.stop()
+    assert r.rc == 0 and r.statuses()[-1] == 403, r.out
+    assert [m for m in f.messages if m.startswith("INVITE")][1:] == []  # never answered the challenge
+    b.wait_idle()

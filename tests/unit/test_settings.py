@@ -54,6 +54,8 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
      "auth_username is not"),
     (GOOD.replace('inbound_acl', 'auth_username = "pbx"\nauth_ha1 = "xyz"\ninbound_acl'), "trunks[0].auth_ha1",
      "should match pattern"),
+    (GOOD.replace('inbound_acl', 'outbound_auth_username = "me"\noutbound_auth_password = "pw"\ninbound_acl'),
+     "trunks[0]", "outbound_auth_realm go together"),
 ])
 def test_bad_values_name_file_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = write(tmp_path, text)
