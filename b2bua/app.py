@@ -123,14 +123,14 @@ async def serve(settings: Settings, config_path: str) -> int:
         return None if cos is None or service is None else service.transit_refusal(cos, called)
 
     our_host = sip.public_host or sip.listen_ip
+    trunk_auth = TrunkAuthenticator(router, settings.trunks, sip.auth_realm, sip.auth_nonce_secret.get_secret_value(),
+                                    sip.auth_nonce_ttl_s, max_failures=sip.auth_max_failures,
+                                    block_s=sip.auth_block_s)
     calls = CallControl(
-        router, gate, metrics, our_host=our_host,
+        router, trunk_auth, gate, metrics, our_host=our_host,
         no_answer_timeout_s=sip.no_answer_timeout_s, on_finished=on_finished,
         on_notify=on_notify, transit_check=transit_check,
         local_lookup=lambda called, trunk: service.lookup(called, trunk) if service is not None else None,
-        trunk_auth=TrunkAuthenticator(router, settings.trunks, sip.auth_realm,
-                                      sip.auth_nonce_secret.get_secret_value(), sip.auth_nonce_ttl_s,
-                                      max_failures=sip.auth_max_failures, block_s=sip.auth_block_s),
     )
     try:
         boxes = VoicemailBoxes(settings.voicemail, store, settings.store.path.parent / "voicemail")

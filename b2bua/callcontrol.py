@@ -187,6 +187,7 @@ class CallControl:
     def __init__(
         self,
         router: Router,
+        trunk_auth: TrunkAuthenticator,
         gate: AdmissionGate,
         metrics: Metrics,
         *,
@@ -196,7 +197,6 @@ class CallControl:
         on_notify: Callable[[ActiveCall, ev.Notify], None] | None = None,
         transit_check: Callable[[str, str], tuple[str, str] | None] | None = None,
         local_lookup: LocalLookup | None = None,
-        trunk_auth: TrunkAuthenticator | None = None,
     ) -> None:
         self.router = router
         self.gate = gate
@@ -220,16 +220,9 @@ class CallControl:
     # ------------------------------------------------------------------------ SIP thread: screening
     def screen(self, inv: InboundInvite) -> ScreenResult:
         """Runs in the SIP thread for every new INVITE, so that refusals cost no thread hop."""
-        if self.trunk_auth is not None:
-            who = self.trunk_auth.identify(inv.src_ip, "INVITE", inv.request_uri, inv.headers)
-            if isinstance(who, Reject):
-                return who
-            trunk = who
-        else:
-            found = self.router.trunk_for_source(inv.src_ip)
-            if found is None:
-                return Reject(403, "untrusted-source")
-            trunk = found
+        trunk = self.trunk_auth.identify(inv.src_ip, "INVITE", inv.request_uri, inv.headers)
+        if isinstance(trunk, Reject):
+            return trunk
         local = self.local_lookup(inv.called, trunk) if self.local_lookup is not None else None
         if local is not None:
             if not local.user_id:
