@@ -112,9 +112,6 @@ class AdmissionGate:
             self._n += 1
             return None
 
-    def try_admit(self) -> bool:
-        return self.admit() is None
-
     def retry_after(self, reason: str) -> int:
         """A rate refusal clears within a second; a full house takes the configured while."""
         return 1 if reason == "over-rate" else self.retry_after_s

@@ -343,7 +343,17 @@ def create_app(
 
     @app.get("/v1/calls/{call_id}")
     async def get_call(call_id: str, p: Auth) -> dict[str, Any]:
-        return call_of(p, call_id).summary()
+        """A live call's state; once it has ended, its outcome from the call record (a client that polls must
+        not see the call vanish)."""
+        call = calls.calls.get(call_id)
+        if call is not None and (p.admin or (p.user is not None and call.user_id == p.user.id)):
+            return call.summary()
+        cdr = store.get_cdr(call_id)
+        if cdr is None or not (p.admin or (p.user is not None and cdr["user_id"] == p.user.id)):
+            raise HTTPException(404, f"no call {call_id!r}")
+        return {"id": cdr["id"], "kind": cdr["kind"], "user_id": cdr["user_id"] or None, "state": "ended",
+                "outcome": cdr["outcome"], "final_code": cdr["final_code"], "caller": cdr["caller"],
+                "called": cdr["called"], "started": cdr["started_at"], "duration_s": cdr["duration_s"]}
 
     @app.delete("/v1/calls/{call_id}", status_code=202)
     async def end_call(call_id: str, p: Auth) -> dict[str, str]:

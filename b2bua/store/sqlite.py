@@ -241,6 +241,11 @@ class Store:
             return None
         return _user(dict(zip([c[0] for c in cur.description], r, strict=True)))
 
+    def get_cdr(self, call_id: str) -> dict[str, Any] | None:
+        cur = self._db.execute("SELECT * FROM cdr WHERE id = ?", (call_id,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
+
     def recent_cdrs(self, limit: int = 100) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM cdr ORDER BY started_at DESC LIMIT ?", (limit,))
         cols = [c[0] for c in cur.description]

@@ -183,7 +183,11 @@ def test_user_unavailable_means_target_never_called(cb: B2bua, watcher_factory: 
     assert ended["outcome"] == outcome
     assert user.wait(15).rc == 0
     assert target.stop().requests() == []
-    assert cb.http("GET", f"/v1/calls/{call['id']}", token=token)[0] == 404  # over
+    status, over = cb.http("GET", f"/v1/calls/{call['id']}", token=token)  # over: read from the call record
+    assert status == 200 and (over["state"], over["outcome"], over["kind"]) == ("ended", outcome, "callback")
+    _, other_tok = make_user(cb, extension="2002", business="+493012345679")
+    assert cb.http("GET", f"/v1/calls/{call['id']}", token=other_tok)[0] == 404  # not another user's business
+    assert cb.http("DELETE", f"/v1/calls/{call['id']}", token=token)[0] == 404  # nothing left to end
     cdr = cb.http("GET", "/v1/cdrs")[1]["cdrs"][0]
     assert cdr["kind"] == "callback" and cdr["outcome"] == outcome and cdr["user_id"] == uid
     cb.wait_idle()
