@@ -152,7 +152,7 @@ async def serve(settings: Settings, config_path: str) -> int:
             listen_ip=sip.listen_ip, listen_port=sip.listen_port, public_host=sip.public_host,
             rtp_port_start=sip.rtp_port_start, rtp_port_count=sip.rtp_port_count, codecs=tuple(sip.codecs),
             user_agent=f"{sip.user_agent}/{__version__}", poll_ms=sip.poll_ms, log_level=sip.pjsip_log_level,
-            media_threads=sip.media_threads, media_nice=sip.media_thread_nice,
+            media_threads=sip.media_threads, media_nice=sip.media_thread_nice, ptime_ms=sip.ptime_ms,
             credentials=tuple((t.outbound_auth_realm, t.outbound_auth_username,
                                t.outbound_auth_password.get_secret_value())
                               for t in settings.trunks if t.outbound_auth_username),

@@ -286,15 +286,17 @@ def main() -> int:
     ap.add_argument("--hold", type=int, default=15, help="call hold time, s (raised so calls outlive the window)")
     ap.add_argument("--no-direct", action="store_true", help="skip the rtpload-to-rtpload baseline")
     ap.add_argument("--rtp-ports", type=int, default=4000, help="B2BUA RTP port range (2 per leg, 4 per call)")
+    ap.add_argument("--ptime", type=int, default=20, help="the B2BUA's sip.ptime_ms (rtpload always sends 20 ms)")
     args = ap.parse_args()
     levels = [int(x) for x in args.levels.split(",") if x]
-    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "levels": levels}
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "levels": levels,
+                               "ptime_ms": args.ptime}
     with tempfile.TemporaryDirectory(prefix="b2bua-rtpconc-") as tmp:
         work = Path(tmp)
         if not args.no_direct:
             results["direct"] = [direct_baseline(work, n, WINDOW_S) for n in levels]
             print("direct", json.dumps(results["direct"]), file=sys.stderr, flush=True)
-        b = start_b2bua(work / "b2bua", rtp_ports=args.rtp_ports)
+        b = start_b2bua(work / "b2bua", rtp_ports=args.rtp_ports, ptime_ms=args.ptime)
         try:
             load = Load(work, f"127.0.0.1:{b.sip_port}", b.far_port, b.sip_port)
             assert b.proc is not None

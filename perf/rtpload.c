@@ -39,7 +39,8 @@ struct port {
     uint16_t seq;
     uint32_t ts, ssrc;
     uint64_t nsent;                 /* since start: tone phase */
-    uint64_t rx, loud, tx;          /* since the window start */
+    uint64_t rx, loud, tx;          /* since the window start; rx and loud in 20 ms frames, whatever the ptime */
+    unsigned fpp;                   /* 20 ms frames per packet received last */
     int64_t seq_max, seq_first;     /* extended RTP sequence numbers received: highest ever, first in window */
 };
 
@@ -124,12 +125,19 @@ static void receive(struct port *p) {
         int64_t ext = p->seq_max < 0 ? seq : p->seq_max + (int16_t)(seq - (uint16_t)p->seq_max);
         if (ext > p->seq_max) p->seq_max = ext;
         if (p->seq_first < 0) p->seq_first = ext;
-        p->rx++;
         unsigned hdr = 12 + 4 * (b[0] & 0x0F);
-        if ((b[1] & 0x7F) != 0 || len < hdr + PAYLOAD / 2) continue; /* PCMU only */
-        long sum = 0;
-        for (unsigned j = hdr; j < len; j++) sum += abs(ulaw_dec[b[j]]);
-        if (sum > threshold * (long)(len - hdr)) p->loud++;
+        unsigned body = len > hdr ? len - hdr : 0, frames = body / PAYLOAD;
+        if (frames == 0) frames = 1; /* a short packet still counts as one */
+        p->fpp = frames;
+        p->rx += frames;
+        if ((b[1] & 0x7F) != 0 || body < PAYLOAD / 2) continue; /* PCMU only */
+        /* each 20 ms of a longer packet (ptime 40) is judged on its own */
+        for (unsigned f = 0; f < frames; f++) {
+            unsigned a = hdr + f * PAYLOAD, z = f + 1 == frames ? len : a + PAYLOAD;
+            long sum = 0;
+            for (unsigned j = a; j < z; j++) sum += abs(ulaw_dec[b[j]]);
+            if (sum > threshold * (long)(z - a)) p->loud++;
+        }
     }
 }
 
@@ -140,7 +148,7 @@ static void report(double t0, double cpu0) {
     for (int i = 0; i < nports; i++) {
         struct port *p = &ports[i];
         rx += p->rx; loud += p->loud; tx += p->tx;
-        if (p->seq_first >= 0) span += (uint64_t)(p->seq_max - p->seq_first + 1);
+        if (p->seq_first >= 0) span += (uint64_t)(p->seq_max - p->seq_first + 1) * (p->fpp ? p->fpp : 1);
         if (!p->latched) continue;
         latched++;
         if (p->loud < loud_min) loud_min = p->loud;

@@ -8,7 +8,8 @@ Our B2BUA and Sippy are pinned to CPU 0, SIPp, tcpdump and rtpload to CPU 1. Eac
 2. callback set-up (API request -> the target's 180), paired per call by target number;
 3. concurrent bridged calls with RTP from rtpload (SIPp only signals) at rising levels: share of frames
    delivered each way, B2BUA CPU, set-up p99 at that level, RSS per call; and rtpload talking to itself directly
-   at the top level (the box's limit for the same media load);
+   at the top level (the box's limit for the same media load); then the same with the B2BUA at
+   ``sip.ptime_ms = 40`` (it sends 40 ms packets and bridges 40 ms frames; the load keeps sending 20 ms);
 4. CPS ramp (1 s calls, 10 s steps) until the first failed call or retransmission: ours and Sippy's, CPU % and
    ms of CPU per call;
 5. overload: twice the configured call rate offered; admitted calls' set-up p99, failures, 503s.
@@ -39,6 +40,7 @@ def one_run(work: Path, quick: bool) -> dict[str, Any]:
     step_s = 3 if quick else 10
     rates = [50, 100] if quick else [100, 150, 200, 250, 300, 350]
     levels = [100] if quick else [200, 400, 600]
+    levels40 = [100] if quick else [600, 800]
     out: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     b = bench.start_b2bua(work / "b2bua")
     load = bench.Load(work, f"127.0.0.1:{b.sip_port}", b.far_port, b.sip_port)
@@ -56,6 +58,12 @@ def one_run(work: Path, quick: bool) -> dict[str, Any]:
         out["rss_hwm_mb"] = round(bench.rss_kb(b.proc.pid)[1] / 1024, 1)
     finally:
         b.stop()
+    # the same load against a B2BUA that sends 40 ms packets and runs its bridge on 40 ms frames (sip.ptime_ms)
+    b40 = bench.start_b2bua(work / "b2bua-ptime40", ptime_ms=40)
+    try:
+        out["concurrency_ptime40"] = rtp_concurrency.concurrency(b40, load, work, levels40, hold_s=15)
+    finally:
+        b40.stop()
     top = max(levels)
     out["rtp_direct"] = rtp_concurrency.direct_baseline(work, top, 5.0)
     print("rtp direct", out["rtp_direct"], flush=True)
@@ -106,24 +114,32 @@ def figures(run: dict[str, Any]) -> dict[str, float | None]:
         s = by_step.get(rate)
         f[f"cpu_ms_per_call_at_{rate}cps"] = s["cpu_ms_per_call"] if s else None
         f[f"setup_p99_ms_at_{rate}cps"] = s["setup_p99_ms"] if s else None
-    best = 0
-    for row in run["concurrency"]:
-        level = row["calls"]
-        worst = min(row["to_far_end"]["delivered_share"], row["to_trunk"]["delivered_share"])
-        f[f"conc{level}_delivered"] = worst
-        f[f"conc{level}_cpu_pct"] = row["b2bua_cpu_pct"]
-        f[f"conc{level}_setup_p99_ms"] = row["setup_p99_ms"]
-        f[f"conc{level}_rss_kb_per_call"] = row["rss_kb_per_call"]
-        if (row["all_up"] and worst >= CONCURRENCY_GOAL["delivered"] and row["failed"] == 0
-                and row["b2bua_cpu_pct"] < CONCURRENCY_GOAL["cpu_pct"]
-                and row["setup_p99_ms"] < CONCURRENCY_GOAL["setup_p99_ms"]):
-            best = max(best, level)
-    f["concurrent_calls_meeting_goal"] = best
+    f.update(_concurrency_figures(run["concurrency"], "conc"))
+    f.update(_concurrency_figures(run.get("concurrency_ptime40", []), "ptime40_conc"))
     d = run["rtp_direct"]
     f["rtp_direct_delivered"] = min(d["a_to_z"]["delivered_share"], d["z_to_a"]["delivered_share"])
     o = run["overload"]
     f.update({"overload_failed": o["failed"], "overload_admitted_cps": o["admitted_cps"],
               "overload_refused": o["refused_503"], "overload_admitted_setup_p99_ms": o["admitted_setup_p99_ms"]})
+    return f
+
+
+def _concurrency_figures(rows: list[dict[str, Any]], prefix: str) -> dict[str, float | None]:
+    f: dict[str, float | None] = {}
+    best = 0
+    for row in rows:
+        level = row["calls"]
+        worst = min(row["to_far_end"]["delivered_share"], row["to_trunk"]["delivered_share"])
+        f[f"{prefix}{level}_delivered"] = worst
+        f[f"{prefix}{level}_cpu_pct"] = row["b2bua_cpu_pct"]
+        f[f"{prefix}{level}_setup_p99_ms"] = row["setup_p99_ms"]
+        f[f"{prefix}{level}_rss_kb_per_call"] = row["rss_kb_per_call"]
+        if (row["all_up"] and worst >= CONCURRENCY_GOAL["delivered"] and row["failed"] == 0
+                and row["b2bua_cpu_pct"] < CONCURRENCY_GOAL["cpu_pct"]
+                and row["setup_p99_ms"] < CONCURRENCY_GOAL["setup_p99_ms"]):
+            best = max(best, level)
+    name = "concurrent_calls_meeting_goal" + ("" if prefix == "conc" else "_" + prefix.removesuffix("_conc"))
+    f[name] = best
     return f
 
 

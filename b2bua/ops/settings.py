@@ -63,6 +63,9 @@ class SipSettings(_Section):
                                                       "(commands wake it at once)")
     pjsip_log_level: int = Field(1, ge=0, le=6)
     media_threads: int = Field(1, ge=1, le=16)
+    ptime_ms: int = Field(20, ge=10, le=60, multiple_of=10,
+                          description="RTP packetisation we send and the media bridge's frame: 40 halves the "
+                                      "per-call media work for 20 ms more delay")
     gil_switch_interval_ms: float = Field(5.0, ge=0.05, le=10, description="Python's thread switch interval: "
                                           "how long the SIP thread may wait for the GIL while asyncio runs")
     media_thread_nice: int = Field(0, ge=0, le=19, description="nice value for pjmedia's threads, so that "

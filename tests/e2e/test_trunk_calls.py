@@ -47,6 +47,28 @@ def test_call_bridged_with_media_both_ways(b2bua: B2bua) -> None:
     assert cdr["duration_s"] > 2.5
 
 
+def test_ptime_40_sends_40ms_packets_and_media_still_flows(start_b2bua: Callable[..., B2bua]) -> None:
+    """sip.ptime_ms = 40 (the capacity lever): the B2BUA sends 40 ms packets on both legs and still bridges the
+    20 ms packets the peers send (pjmedia's SDP names no a=ptime, so peers keep their own packetisation)."""
+    b2bua = start_b2bua(env={"B2BUA_SIP__PTIME_MS": "40"})
+    with capture(b2bua.workdir) as pcap:
+        far = uas(b2bua, "uas_answer.xml")
+        trunk = uac(b2bua, "uac_call.xml", hold_ms=3000).start()
+        r = trunk.wait(30)
+        f = far.wait(10)
+    assert r.rc == 0 and f.rc == 0, r.out + f.out
+    for dst, tone in (("127.0.0.3", 1000.0), ("127.0.0.2", 1700.0)):
+        got = audio.streams(pcap, "127.0.0.1", dst)
+        assert len(got) == 1, got.keys()
+        payloads = next(iter(got.values()))
+        sizes = [len(p) - 1 for p in payloads]
+        assert sum(1 for n in sizes if n == 320) >= 0.9 * len(sizes), sorted(set(sizes))
+        ok, why = audio.tone_in(payloads, tone)
+        assert ok, f"to {dst}: {why}"
+    b2bua.wait_idle()
+    assert b2bua.metric("b2bua_calls_total", outcome="completed-a-hangup") == 1
+
+
 def test_far_end_busy_maps_to_486(b2bua: B2bua) -> None:
     far = uas(b2bua, "uas_busy.xml")
     r = uac(b2bua, "uac_fail.xml").start().wait(20)

@@ -48,6 +48,8 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (GOOD.replace('pattern = "49.*"', 'pattern = "49(.*"'), "routes[0].pattern", "not a valid regular expression"),
     (GOOD.replace('trunk = "t1"', 'trunk = "nope"'), "routes[0].trunk", "no trunk named 'nope'"),
     (GOOD.replace('[sip]', '[sip]\nlisten_ip = "localhost"'), "sip.listen_ip", "does not appear to be"),
+    (GOOD.replace('[sip]', '[sip]\nptime_ms = 25'), "sip.ptime_ms", "multiple of 10"),
+    (GOOD.replace('[sip]', '[sip]\nptime_ms = 80'), "sip.ptime_ms", "less than or equal to 60"),
     (GOOD.replace('inbound_acl', 'auth_username = "pbx"\ninbound_acl'), "trunks[0]",
      "auth_username is set but neither auth_password nor auth_ha1"),
     (GOOD.replace('inbound_acl', 'auth_password = "pw"\ninbound_acl'), "trunks[0]",
