@@ -46,7 +46,9 @@ from tests.support.procs import B2bua, stop_process
 
 RTPLOAD = ROOT / "perf" / "build" / "rtpload"
 TRUNK_IP, FAR_IP = "127.0.0.2", "127.0.0.3"
-RTP_FIRST, RTP_STEP = 46000, 2  # on both addresses; the B2BUA's own RTP ports are on 127.0.0.1
+# On both addresses, above Linux's ephemeral range (32768-60999): a socket some other tool autobinds on 0.0.0.0
+# there makes rtpload's bind fail. The B2BUA's own RTP ports are on 127.0.0.1.
+RTP_FIRST, RTP_STEP = 61000, 2
 WINDOW_S = 5.0
 UP_GRACE_S = 10.0  # beyond the ramp, for the calls to come up before the window starts anyway
 FRAME_S = 0.020
@@ -66,7 +68,8 @@ class RtpLoad:
                 "--tone", str(tone)]
         if peer_ip:
             args += ["--peer-ip", peer_ip, "--peer-first-port", str(RTP_FIRST)]
-        self.err = open(work / f"{name}.err", "wb")  # noqa: SIM115 - closed in stop()
+        self.err_path = work / f"{name}.err"
+        self.err = open(self.err_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(["taskset", "-c", LOAD_CPU, str(RTPLOAD), *args], stdout=subprocess.PIPE,
                                      stderr=self.err)
         self.cpu0 = 0.0
@@ -85,7 +88,9 @@ class RtpLoad:
         ready, _, _ = select.select([out], [], [], timeout)
         line = out.readline() if ready else b""
         if not line:
-            raise RuntimeError(f"rtpload {self.proc.pid} gave no report (rc={self.proc.poll()})")
+            self.err.flush()
+            why = self.err_path.read_text(errors="replace").strip()[-500:]
+            raise RuntimeError(f"rtpload {self.proc.pid} gave no report (rc={self.proc.poll()}): {why}")
         rep: dict[str, Any] = json.loads(line)
         rep["cpu_pct"] = round(100 * (cpu_seconds(self.proc.pid) - self.cpu0) / (time.monotonic() - self.t0), 1)
         return rep
