@@ -114,8 +114,9 @@ def figures(run: dict[str, Any]) -> dict[str, float | None]:
         s = by_step.get(rate)
         f[f"cpu_ms_per_call_at_{rate}cps"] = s["cpu_ms_per_call"] if s else None
         f[f"setup_p99_ms_at_{rate}cps"] = s["setup_p99_ms"] if s else None
-    f.update(_concurrency_figures(run["concurrency"], "conc"))
-    f.update(_concurrency_figures(run.get("concurrency_ptime40", []), "ptime40_conc"))
+    f.update(_concurrency_figures(run["concurrency"], "conc", "concurrent_calls_meeting_goal"))
+    f.update(_concurrency_figures(run.get("concurrency_ptime40", []), "ptime40_conc",
+                                  "concurrent_calls_meeting_goal_ptime40"))
     d = run["rtp_direct"]
     f["rtp_direct_delivered"] = min(d["a_to_z"]["delivered_share"], d["z_to_a"]["delivered_share"])
     o = run["overload"]
@@ -124,7 +125,7 @@ def figures(run: dict[str, Any]) -> dict[str, float | None]:
     return f
 
 
-def _concurrency_figures(rows: list[dict[str, Any]], prefix: str) -> dict[str, float | None]:
+def _concurrency_figures(rows: list[dict[str, Any]], prefix: str, goal_key: str) -> dict[str, float | None]:
     f: dict[str, float | None] = {}
     best = 0
     for row in rows:
@@ -138,8 +139,7 @@ def _concurrency_figures(rows: list[dict[str, Any]], prefix: str) -> dict[str, f
                 and row["b2bua_cpu_pct"] < CONCURRENCY_GOAL["cpu_pct"]
                 and row["setup_p99_ms"] < CONCURRENCY_GOAL["setup_p99_ms"]):
             best = max(best, level)
-    name = "concurrent_calls_meeting_goal" + ("" if prefix == "conc" else "_" + prefix.removesuffix("_conc"))
-    f[name] = best
+    f[goal_key] = best
     return f
 
 

@@ -375,7 +375,8 @@ class SipEngine:
         return ep
 
     def _set_ptime(self, ep: pj.Endpoint, cid: str, ptime_ms: int) -> None:
-        """Packets of ``ptime_ms`` (whole codec frames; G.711 frames are 10 ms); the SDP then says a=ptime."""
+        """Packets of ``ptime_ms`` (whole codec frames; G.711 frames are 10 ms). pjmedia's SDP names no a=ptime,
+        so peers keep sending their own packetisation, which the jitter buffer takes as it comes."""
         param = ep.codecGetParam(cid)
         frame_ms = max(1, int(param.info.frameLen))
         param.setting.frmPerPkt = max(1, ptime_ms // frame_ms)
