@@ -45,3 +45,13 @@ def test_shipped_tone_pcaps_are_what_the_generator_makes(tmp_path: Path) -> None
     mod.main()
     for name in mod.TONES:
         assert (tmp_path / name).read_bytes() == (root / "sipp-scenarios" / "pcap" / name).read_bytes()
+
+
+def test_pool_census_folds_addresses_and_numbers_out_of_pool_names() -> None:
+    from perf.pool_census import kind_of
+
+    assert kind_of("dlg0x55d1c0a8b2f0") == "dlg#"
+    assert kind_of("inv0x7f6e41e00000") == "inv#"
+    assert kind_of("sip:15551230001@127.0.0.2:16961") == "sip:#@#.#.#.#:#"
+    assert kind_of("tsxlayer") == "tsxlayer"
+    assert kind_of("med-ept") == "med-ept"
