@@ -12,25 +12,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.support.procs import ROOT
 from tests.support.wav import samples, tone_share
 
 SCRIPT = textwrap.dedent("""
     import sys, time
     import pjsua2 as pj
+    from tests.support.phone import start_endpoint
 
     out = sys.argv[1]
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.clockRate = 8000
-    cfg.medConfig.sndClockRate = 8000
-    ep.libInit(cfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
+    ep = start_endpoint()
     tone = pj.ToneGenerator()
     tone.createToneGenerator(8000, 1)
     vec = pj.ToneDescVector()
@@ -60,7 +51,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_one_source_reaches_six_sinks_and_a_middle_disconnect_leaves_the_rest(tmp_path: Path) -> None:
-    p = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=60,
+                       cwd=ROOT)
     assert p.returncode == 0 and "ok" in p.stdout, p.stderr[-2000:]
     for i in range(6):
         wav = tmp_path / f"rec{i}.wav"

@@ -17,6 +17,31 @@ from typing import Any
 import pjsua2 as pj
 
 
+def start_endpoint(ip: str | None = None, port: int = 0) -> pj.Endpoint:
+    """A single-threaded 8 kHz endpoint with a null sound device (its clock drives the bridge); a UDP transport
+    on ``ip:port`` when ``ip`` is given."""
+    ep = pj.Endpoint()
+    ep.libCreate()
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.logConfig.level = 1
+    cfg.logConfig.consoleLevel = 1
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.noVad = True
+    cfg.medConfig.ecTailLen = 0
+    ep.libInit(cfg)
+    if ip is not None:
+        tcfg = pj.TransportConfig()
+        tcfg.port = port
+        tcfg.boundAddress = ip
+        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+    ep.audDevManager().setNullDev()
+    return ep
+
+
 def emit(event: str, **kw: Any) -> None:
     print(json.dumps({"event": event, "t": round(time.monotonic(), 3), **kw}), flush=True)
 
@@ -104,24 +129,7 @@ def main() -> int:
     ap.add_argument("--dtmf-method", choices=("rfc2833", "info"), default="rfc2833")
     args = ap.parse_args()
 
-    ep = pj.Endpoint()
-    ep.libCreate()
-    cfg = pj.EpConfig()
-    cfg.uaConfig.threadCnt = 0
-    cfg.uaConfig.mainThreadOnly = True
-    cfg.logConfig.level = 1
-    cfg.logConfig.consoleLevel = 1
-    cfg.medConfig.clockRate = 8000
-    cfg.medConfig.sndClockRate = 8000
-    cfg.medConfig.noVad = True
-    cfg.medConfig.ecTailLen = 0
-    ep.libInit(cfg)
-    tcfg = pj.TransportConfig()
-    tcfg.port = args.port
-    tcfg.boundAddress = args.ip
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-    ep.libStart()
-    ep.audDevManager().setNullDev()
+    ep = start_endpoint(args.ip, args.port)
     for ci in ep.codecEnum2():
         ep.codecSetPriority(ci.codecId, 200 if ci.codecId.startswith("PCMU/") else 0)
 
