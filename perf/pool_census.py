@@ -12,6 +12,7 @@ user as the B2BUA (or root) and a 64-bit Linux build of pjproject 2.x.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import re
 import struct
 import subprocess
@@ -37,9 +38,10 @@ class Kind:
 
 
 def _module_path() -> Path:
-    out = subprocess.run([sys.executable, "-c", "import _pjsua2; print(_pjsua2.__file__)"], capture_output=True,
-                         text=True, check=True)
-    return Path(out.stdout.strip())
+    spec = importlib.util.find_spec("_pjsua2")  # located, not loaded
+    if spec is None or spec.origin is None:
+        raise LookupError("no _pjsua2 module on this Python's path")
+    return Path(spec.origin)
 
 
 def _symbol_offset(module: Path, symbol: str) -> int:
