@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "version":
         print(f"b2bua {__version__}")
         try:
-            from b2bua.sip.engine import read_build_limits
+            from b2bua.sip.build_info import read_build_limits
 
             lim = read_build_limits()
             print(f"pjsua2 build: {lim.build}; max_calls={lim.max_calls} max_conf_ports={lim.max_conf_ports}"

@@ -26,6 +26,7 @@ from b2bua.calls.events import (
     Progress,
     Respond,
     Role,
+    RoleName,
     SendDtmf,
     SetHold,
     StartTimer,
@@ -36,13 +37,13 @@ from b2bua.calls.events import (
 
 __all__ = [
     "Action", "Answer", "Answered", "BridgeCall", "CancelTimer", "Dtmf", "Ended", "Event", "Finished", "Hangup",
-    "HoldChanged", "Link", "PlaceCall", "Progress", "Respond", "Role", "SendDtmf", "SetHold", "StartTimer",
+    "HoldChanged", "Link", "PlaceCall", "Progress", "Respond", "Role", "RoleName", "SendDtmf", "SetHold", "StartTimer",
     "State", "Terminate", "TimerFired", "failure_code_for_a", "other",
 ]
 
 
-def other(role: Role) -> Role:
-    return "b" if role == "a" else "a"
+def other(role: RoleName) -> Role:
+    return Role.B if role == Role.A else Role.A
 
 
 class State(enum.Enum):
@@ -91,8 +92,8 @@ class BridgeCall:
     state: State = State.CALLING
     started_at: float = 0.0
     answered_at: float | None = None
-    live: dict[str, bool] = field(default_factory=lambda: {"a": True, "b": False})
-    held_by: dict[str, bool] = field(default_factory=lambda: {"a": False, "b": False})
+    live: dict[str, bool] = field(default_factory=lambda: {Role.A: True, Role.B: False})
+    held_by: dict[str, bool] = field(default_factory=lambda: {Role.A: False, Role.B: False})
     sent_early: bool = False
     sent_ringing: bool = False
     final_code: int = 0
@@ -100,9 +101,9 @@ class BridgeCall:
 
     def start(self, now: float) -> list[Action]:
         self.started_at = now
-        self.live["b"] = True
+        self.live[Role.B] = True
         return [
-            PlaceCall("b", self.b_uri, self.b_from_uri, self.b_headers),
+            PlaceCall(Role.B, self.b_uri, self.b_from_uri, self.b_headers),
             Link(),
             StartTimer(NO_ANSWER_TIMER, self.no_answer_timeout_s),
         ]
@@ -111,43 +112,52 @@ class BridgeCall:
     def done(self) -> bool:
         return self.state is State.ENDED
 
-    def handle(self, ev: Event, now: float) -> list[Action]:
+    @property
+    def state_name(self) -> str:
+        return self.state.value
+
+    @property
+    def holds_user_line(self) -> bool:
+        """A trunk call never rings a user's phone."""
+        return False
+
+    def handle(self, event: Event, now: float) -> list[Action]:
         if self.state is State.ENDED:
             return []
-        match ev:
+        match event:
             case Progress():
-                return self._progress(ev)
-            case Answered(role="b"):
+                return self._progress(event)
+            case Answered(role=Role.B):
                 return self._b_answered(now)
-            case Answered(role="a"):
+            case Answered(role=Role.A):
                 return []
             case Ended():
-                return self._ended(ev, now)
+                return self._ended(event, now)
             case HoldChanged():
-                return self._hold(ev)
+                return self._hold(event)
             case Dtmf():
-                if self.state is State.ANSWERED or (self.state is State.RINGING and ev.role == "a"):
-                    return [SendDtmf(other(ev.role), ev.digit, ev.duration_ms)]
+                if self.state is State.ANSWERED or (self.state is State.RINGING and event.role == Role.A):
+                    return [SendDtmf(other(event.role), event.digit, event.duration_ms)]
                 return []
-            case TimerFired() if ev.name == NO_ANSWER_TIMER:
+            case TimerFired() if event.name == NO_ANSWER_TIMER:
                 if self.state in (State.CALLING, State.RINGING):
                     return self._fail_unanswered(480, "no-answer", "no answer", now)
                 return []
             case Terminate():
-                return self._terminate(ev.cause, now)
+                return self._terminate(event.cause, now)
         return []
 
     # -------------------------------------------------------------------------------------- handlers
     def _progress(self, ev: Progress) -> list[Action]:
-        if ev.role != "b" or self.state not in (State.CALLING, State.RINGING):
+        if ev.role != Role.B or self.state not in (State.CALLING, State.RINGING):
             return []
         self.state = State.RINGING
         if ev.early_media and not self.sent_early:
             self.sent_early = True
-            return [Respond("a", 183)]
+            return [Respond(Role.A, 183)]
         if ev.code == 180 and not self.sent_ringing and not self.sent_early:
             self.sent_ringing = True
-            return [Respond("a", 180)]
+            return [Respond(Role.A, 180)]
         return []
 
     def _b_answered(self, now: float) -> list[Action]:
@@ -155,10 +165,10 @@ class BridgeCall:
             self.state = State.ANSWERED
             self.answered_at = now
             self.final_code = 200
-            return [CancelTimer(NO_ANSWER_TIMER), Answer("a")]
-        if self.state is State.ENDING and self.live["b"]:
+            return [CancelTimer(NO_ANSWER_TIMER), Answer(Role.A)]
+        if self.state is State.ENDING and self.live[Role.B]:
             # A gave up while B was answering: B must not stay up
-            return [Hangup("b", "caller gone")]
+            return [Hangup(Role.B, "caller gone")]
         return []
 
     def _ended(self, ev: Ended, now: float) -> list[Action]:
@@ -168,13 +178,13 @@ class BridgeCall:
         self.live[role] = False
         actions: list[Action] = []
         if self.state in (State.CALLING, State.RINGING):
-            if role == "b":
+            if role == Role.B:
                 code = failure_code_for_a(ev.code)
                 return self._fail_unanswered(code, _outcome_for(ev.code), f"callee {ev.code}", now)
             # A cancelled (or its transaction failed) before B answered
             self.outcome = "cancelled"
             self.final_code = 487
-            actions += [CancelTimer(NO_ANSWER_TIMER), Hangup("b", "caller cancelled")]
+            actions += [CancelTimer(NO_ANSWER_TIMER), Hangup(Role.B, "caller cancelled")]
             self.state = State.ENDING
             return actions + self._maybe_finish(now)
         if self.state is State.ANSWERED:
@@ -196,10 +206,10 @@ class BridgeCall:
         self.outcome = outcome
         self.final_code = code
         actions: list[Action] = [CancelTimer(NO_ANSWER_TIMER)]
-        if self.live["b"]:
-            actions.append(Hangup("b", reason))
-        if self.live["a"]:
-            actions.append(Respond("a", code, headers=reason_header(code, reason)))
+        if self.live[Role.B]:
+            actions.append(Hangup(Role.B, reason))
+        if self.live[Role.A]:
+            actions.append(Respond(Role.A, code, headers=reason_header(code, reason)))
             # A's leg ends with that final response; pjsua reports it as DISCONNECTED, which we also await
         return actions + self._maybe_finish(now)
 
@@ -210,10 +220,10 @@ class BridgeCall:
             return self._fail_unanswered(503, "terminated", cause, now)
         self.state = State.ENDING
         self.outcome = "terminated"
-        return [Hangup(r, cause) for r in ("a", "b") if self.live[r]] + self._maybe_finish(now)
+        return [Hangup(r, cause) for r in (Role.A, Role.B) if self.live[r]] + self._maybe_finish(now)
 
     def _maybe_finish(self, now: float) -> list[Action]:
-        if self.live["a"] or self.live["b"]:
+        if self.live[Role.A] or self.live[Role.B]:
             return []
         self.state = State.ENDED
         return [Finished(self.outcome or "unknown", self.final_code, self.answered_at, now)]

@@ -27,6 +27,7 @@ from b2bua.calls.events import (
     PlaceCall,
     PlayTone,
     Progress,
+    Role,
     SendDtmf,
     SetHold,
     StartTimer,
@@ -36,7 +37,6 @@ from b2bua.calls.events import (
     reason_header,
 )
 
-USER, TARGET = "user", "target"
 USER_ANSWER, CONFIRM, TARGET_ANSWER, FAILURE_TONE = "user-answer", "confirm", "target-answer", "failure-tone"
 
 
@@ -98,8 +98,8 @@ class CallbackCall:
     state: State = State.USER_CALLING
     started_at: float = 0.0
     answered_at: float | None = None
-    live: dict[str, bool] = field(default_factory=lambda: {USER: False, TARGET: False})
-    held_by: dict[str, bool] = field(default_factory=lambda: {USER: False, TARGET: False})
+    live: dict[str, bool] = field(default_factory=lambda: {Role.USER: False, Role.TARGET: False})
+    held_by: dict[str, bool] = field(default_factory=lambda: {Role.USER: False, Role.TARGET: False})
     outcome: str = ""
     code: int = 0
     failure_reason: str = ""
@@ -108,45 +108,53 @@ class CallbackCall:
     def done(self) -> bool:
         return self.state is State.ENDED
 
+    @property
+    def state_name(self) -> str:
+        return self.state.value
+
+    @property
+    def holds_user_line(self) -> bool:
+        return self.live[Role.USER]
+
     def start(self, now: float) -> list[Action]:
         self.started_at = now
-        self.live[USER] = True
+        self.live[Role.USER] = True
         p = self.plan
         return [
-            PlaceCall(USER, p.user_uri, p.user_from),
+            PlaceCall(Role.USER, p.user_uri, p.user_from),
             StartTimer(USER_ANSWER, p.user_answer_timeout_s),
             Notify("user-calling", {"target": p.target_number}),
         ]
 
-    def handle(self, ev: Event, now: float) -> list[Action]:
+    def handle(self, event: Event, now: float) -> list[Action]:
         if self.state is State.ENDED:
             return []
-        match ev:
-            case Progress(role="user"):
+        match event:
+            case Progress(role=Role.USER):
                 if self.state is State.USER_CALLING:
                     self.state = State.USER_RINGING
                     return [Notify("user-ringing", {"target": self.plan.target_number})]
                 return []
-            case Progress(role="target"):
-                return self._target_progress(ev)
-            case Answered(role="user"):
+            case Progress(role=Role.TARGET):
+                return self._target_progress(event)
+            case Answered(role=Role.USER):
                 return self._user_answered()
-            case Answered(role="target"):
+            case Answered(role=Role.TARGET):
                 return self._target_answered(now)
             case Dtmf():
-                return self._dtmf(ev)
+                return self._dtmf(event)
             case Ended():
-                return self._ended(ev, now)
+                return self._ended(event, now)
             case HoldChanged():
-                other = TARGET if ev.role == USER else USER
-                if self.state is not State.CONNECTED or self.held_by[ev.role] == ev.held:
+                other = Role.TARGET if event.role == Role.USER else Role.USER
+                if self.state is not State.CONNECTED or self.held_by[event.role] == event.held:
                     return []
-                self.held_by[ev.role] = ev.held
-                return [SetHold(other, ev.held), Notify("held" if ev.held else "resumed", {"by": ev.role})]
+                self.held_by[event.role] = event.held
+                return [SetHold(other, event.held), Notify("held" if event.held else "resumed", {"by": event.role})]
             case TimerFired():
-                return self._timer(ev.name, now)
+                return self._timer(event.name, now)
             case Terminate():
-                return self._terminate(ev.cause, now)
+                return self._terminate(event.cause, now)
         return []
 
     # ------------------------------------------------------------------------------------------ steps
@@ -156,26 +164,26 @@ class CallbackCall:
         acts: list[Action] = [CancelTimer(USER_ANSWER), Notify("user-answered", {"target": self.plan.target_number})]
         if self.plan.confirm_digit:
             self.state = State.CONFIRMING
-            return [*acts, PlayTone(USER, "prompt"), StartTimer(CONFIRM, self.plan.confirm_timeout_s),
+            return [*acts, PlayTone(Role.USER, "prompt"), StartTimer(CONFIRM, self.plan.confirm_timeout_s),
                     Notify("confirming", {"digit": self.plan.confirm_digit})]
         return acts + self._dial_target()
 
     def _dtmf(self, ev: Dtmf) -> list[Action]:
-        if self.state is State.CONFIRMING and ev.role == USER:
+        if self.state is State.CONFIRMING and ev.role == Role.USER:
             if ev.digit != self.plan.confirm_digit:
                 return []
-            return [CancelTimer(CONFIRM), StopTone(USER), Notify("confirmed", {}), *self._dial_target()]
+            return [CancelTimer(CONFIRM), StopTone(Role.USER), Notify("confirmed", {}), *self._dial_target()]
         if self.state is State.CONNECTED:
-            return [SendDtmf(TARGET if ev.role == USER else USER, ev.digit, ev.duration_ms)]
+            return [SendDtmf(Role.TARGET if ev.role == Role.USER else Role.USER, ev.digit, ev.duration_ms)]
         return []
 
     def _dial_target(self) -> list[Action]:
         p = self.plan
         self.state = State.TARGET_CALLING
-        self.live[TARGET] = True
+        self.live[Role.TARGET] = True
         return [
-            PlaceCall(TARGET, p.target_uri, p.target_from, p.target_headers),
-            PlayTone(USER, "ringback"),
+            PlaceCall(Role.TARGET, p.target_uri, p.target_from, p.target_headers),
+            PlayTone(Role.USER, "ringback"),
             StartTimer(TARGET_ANSWER, p.target_answer_timeout_s),
             Notify("target-calling", {"target": p.target_number}),
         ]
@@ -189,7 +197,7 @@ class CallbackCall:
         self.state = State.TARGET_RINGING
         if ev.early_media:
             # the target's own ringback/announcement beats our local one
-            acts += [StopTone(USER), Link(USER, TARGET)]
+            acts += [StopTone(Role.USER), Link(Role.USER, Role.TARGET)]
         return acts
 
     def _target_answered(self, now: float) -> list[Action]:
@@ -197,22 +205,22 @@ class CallbackCall:
             self.state = State.CONNECTED
             self.answered_at = now
             self.code = 200
-            return [CancelTimer(TARGET_ANSWER), StopTone(USER), Link(USER, TARGET),
+            return [CancelTimer(TARGET_ANSWER), StopTone(Role.USER), Link(Role.USER, Role.TARGET),
                     Notify("connected", {"target": self.plan.target_number})]
-        if self.live[TARGET]:  # answered after we gave up on it
-            return [Hangup(TARGET, "call no longer wanted")]
+        if self.live[Role.TARGET]:  # answered after we gave up on it
+            return [Hangup(Role.TARGET, "call no longer wanted")]
         return []
 
     def _fail_target(self, code: int) -> list[Action]:
         outcome, tone, text = _target_outcome(code)
         self.outcome, self.code, self.failure_reason = outcome, code, text
         self.state = State.FAILING
-        acts: list[Action] = [CancelTimer(TARGET_ANSWER), PlayTone(USER, tone),
+        acts: list[Action] = [CancelTimer(TARGET_ANSWER), PlayTone(Role.USER, tone),
                               StartTimer(FAILURE_TONE, self.plan.failure_tone_s),
                               Notify("target-failed", {"target": self.plan.target_number, "code": code,
                                                        "reason": text})]
-        if self.live[TARGET]:
-            acts.append(Hangup(TARGET, "no answer"))
+        if self.live[Role.TARGET]:
+            acts.append(Hangup(Role.TARGET, "no answer"))
         return acts
 
     def _ended(self, ev: Ended, now: float) -> list[Action]:
@@ -221,7 +229,7 @@ class CallbackCall:
             return []
         self.live[role] = False
         st = self.state
-        if role == USER:
+        if role == Role.USER:
             if st in (State.USER_CALLING, State.USER_RINGING):
                 if not self.outcome:
                     self.outcome, self.code = _user_outcome(ev.code), ev.code
@@ -234,11 +242,11 @@ class CallbackCall:
             if st in (State.TARGET_CALLING, State.TARGET_RINGING):
                 self.outcome, self.code = "user-hangup-while-ringing", 487
                 self.state = State.ENDING
-                return [CancelTimer(TARGET_ANSWER), Hangup(TARGET, "caller gone"), *self._maybe_finish(now)]
+                return [CancelTimer(TARGET_ANSWER), Hangup(Role.TARGET, "caller gone"), *self._maybe_finish(now)]
             if st is State.CONNECTED:
                 self.outcome = "completed-user-hangup"
                 self.state = State.ENDING
-                return [Hangup(TARGET, "remote hangup"), *self._maybe_finish(now)]
+                return [Hangup(Role.TARGET, "remote hangup"), *self._maybe_finish(now)]
             if st is State.FAILING:
                 self.state = State.ENDING
                 return [CancelTimer(FAILURE_TONE), *self._maybe_finish(now)]
@@ -249,24 +257,24 @@ class CallbackCall:
         if st is State.CONNECTED:
             self.outcome = "completed-target-hangup"
             self.state = State.ENDING
-            return [Hangup(USER, "remote hangup"), *self._maybe_finish(now)]
+            return [Hangup(Role.USER, "remote hangup"), *self._maybe_finish(now)]
         return self._maybe_finish(now)
 
     def _timer(self, name: str, now: float) -> list[Action]:
         st = self.state
         if name == USER_ANSWER and st in (State.USER_CALLING, State.USER_RINGING):
             self.outcome, self.code = "user-no-answer", 480
-            return [Hangup(USER, "no answer")]
+            return [Hangup(Role.USER, "no answer")]
         if name == CONFIRM and st is State.CONFIRMING:
             self.outcome, self.code = "user-not-confirmed", 0
             self.state = State.ENDING
-            return [Hangup(USER, "not confirmed", reason_header(480, "Not confirmed")),
+            return [Hangup(Role.USER, "not confirmed", reason_header(480, "Not confirmed")),
                     Notify("not-confirmed", {})]
         if name == TARGET_ANSWER and st in (State.TARGET_CALLING, State.TARGET_RINGING):
             return self._fail_target(480)
         if name == FAILURE_TONE and st is State.FAILING:
             self.state = State.ENDING
-            return [Hangup(USER, self.failure_reason, reason_header(self.code or 500, self.failure_reason))]
+            return [Hangup(Role.USER, self.failure_reason, reason_header(self.code or 500, self.failure_reason))]
         return []
 
     def _terminate(self, cause: str, now: float) -> list[Action]:
@@ -276,11 +284,11 @@ class CallbackCall:
             self.outcome = "terminated"
         self.state = State.ENDING
         acts: list[Action] = [CancelTimer(t) for t in (USER_ANSWER, CONFIRM, TARGET_ANSWER, FAILURE_TONE)]
-        acts += [Hangup(r, cause) for r in (USER, TARGET) if self.live[r]]
+        acts += [Hangup(r, cause) for r in (Role.USER, Role.TARGET) if self.live[r]]
         return acts + self._maybe_finish(now)
 
     def _maybe_finish(self, now: float) -> list[Action]:
-        if self.live[USER] or self.live[TARGET]:
+        if self.live[Role.USER] or self.live[Role.TARGET]:
             return []
         self.state = State.ENDED
         return [Notify("ended", {"outcome": self.outcome or "unknown", "code": self.code,

@@ -6,12 +6,23 @@ roles to engine leg ids. Machines never see SIP, sockets or time sources: the ru
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-Role = str
+RoleName = str  # any leg's role; keep-connected sessions make theirs up as they go ("line2", "in-<leg>", "out-3")
 Headers = tuple[tuple[str, str], ...]
+
+
+class Role(enum.StrEnum):
+    """The fixed leg roles (members are ``str``: they compare, hash and serialise as their value)."""
+
+    A = "a"  # trunk call: the inbound leg
+    B = "b"  # trunk call: the outbound leg
+    USER = "user"  # callback, test or incoming call: the leg to the user's phone
+    TARGET = "target"  # callback: the number the user asked for
+    CALLER = "caller"  # incoming call: the inbound leg
 
 
 # ---------------------------------------------------------------------------------------------- events
@@ -19,21 +30,21 @@ Headers = tuple[tuple[str, str], ...]
 class Progress:
     """An outbound leg got a provisional response (180/183); ``early_media`` once its early SDP is active."""
 
-    role: Role
+    role: RoleName
     code: int
     early_media: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    role: Role
+    role: RoleName
 
 
 @dataclass(frozen=True, slots=True)
 class Ended:
     """The leg is gone (BYE, CANCEL, final failure). ``code`` is the SIP status pjsua reported."""
 
-    role: Role
+    role: RoleName
     code: int
     reason: str = ""
 
@@ -42,13 +53,13 @@ class Ended:
 class HoldChanged:
     """The remote end of ``role`` put us on hold (sendonly/inactive) or took us off it."""
 
-    role: Role
+    role: RoleName
     held: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Dtmf:
-    role: Role
+    role: RoleName
     digit: str
     duration_ms: int
 
@@ -71,7 +82,7 @@ Event = Progress | Answered | Ended | HoldChanged | Dtmf | TimerFired | Terminat
 # --------------------------------------------------------------------------------------------- actions
 @dataclass(frozen=True, slots=True)
 class PlaceCall:
-    role: Role
+    role: RoleName
     uri: str
     from_uri: str
     headers: Headers = ()
@@ -81,7 +92,7 @@ class PlaceCall:
 class Respond:
     """Provisional (1xx) or failure final (>=300) response on an unanswered inbound leg."""
 
-    role: Role
+    role: RoleName
     code: int
     reason: str = ""
     headers: Headers = ()
@@ -89,35 +100,35 @@ class Respond:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    role: Role
+    role: RoleName
 
 
 @dataclass(frozen=True, slots=True)
 class Link:
     """Join two legs' media (applied whenever both have active audio). Default: the trunk pair a/b."""
 
-    first: Role = "a"
-    second: Role = "b"
+    first: RoleName = Role.A
+    second: RoleName = Role.B
 
 
 @dataclass(frozen=True, slots=True)
 class Hangup:
     """End a leg: CANCEL if it is an unanswered outbound leg, BYE if answered."""
 
-    role: Role
+    role: RoleName
     reason: str = ""
     headers: Headers = ()
 
 
 @dataclass(frozen=True, slots=True)
 class SetHold:
-    role: Role
+    role: RoleName
     held: bool
 
 
 @dataclass(frozen=True, slots=True)
 class SendDtmf:
-    role: Role
+    role: RoleName
     digit: str
     duration_ms: int
 
@@ -126,41 +137,41 @@ class SendDtmf:
 class PlayTone:
     """Play a named tone (see b2bua.media.tones) to the leg, replacing whatever tone it was hearing."""
 
-    role: Role
+    role: RoleName
     tone: str
 
 
 @dataclass(frozen=True, slots=True)
 class StopTone:
-    role: Role
+    role: RoleName
 
 
 @dataclass(frozen=True, slots=True)
 class PlayFile:
     """Play a WAV file (8 kHz 16-bit mono) to the leg: once (a greeting) or looped (music on hold)."""
 
-    role: Role
+    role: RoleName
     path: str
     loop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class StopFile:
-    role: Role
+    role: RoleName
 
 
 @dataclass(frozen=True, slots=True)
 class Unlink:
     """Break the leg's media link to whatever it was linked with (both directions)."""
 
-    role: Role
+    role: RoleName
 
 
 @dataclass(frozen=True, slots=True)
 class WatchMedia:
     """End the leg (as if it failed with 408) when no audio arrives for ``timeout_s`` while it is not on hold."""
 
-    role: Role
+    role: RoleName
     timeout_s: float
 
 
@@ -168,7 +179,7 @@ class WatchMedia:
 class StartRecording:
     """Record what the leg sends to a WAV file; the file is complete once the leg has ended."""
 
-    role: Role
+    role: RoleName
     path: str
 
 

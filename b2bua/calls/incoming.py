@@ -31,6 +31,7 @@ from b2bua.calls.events import (
     PlaceCall,
     PlayFile,
     Respond,
+    Role,
     SendDtmf,
     SetHold,
     StartRecording,
@@ -40,7 +41,6 @@ from b2bua.calls.events import (
     reason_header,
 )
 
-CALLER, USER = "caller", "user"
 RING, GREETING, MESSAGE = "ring", "greeting", "message"
 END_MESSAGE_DIGIT = "#"
 MIN_MESSAGE_S = 0.5  # shorter "messages" are callers hanging up at the beep
@@ -105,8 +105,8 @@ class IncomingCall:
     started_at: float = 0.0
     answered_at: float | None = None
     recording_since: float | None = None
-    live: dict[str, bool] = field(default_factory=lambda: {CALLER: True, USER: False})
-    held_by: dict[str, bool] = field(default_factory=lambda: {CALLER: False, USER: False})
+    live: dict[str, bool] = field(default_factory=lambda: {Role.CALLER: True, Role.USER: False})
+    held_by: dict[str, bool] = field(default_factory=lambda: {Role.CALLER: False, Role.USER: False})
     outcome: str = ""
     code: int = 0
 
@@ -114,39 +114,47 @@ class IncomingCall:
     def done(self) -> bool:
         return self.state is State.ENDED
 
+    @property
+    def state_name(self) -> str:
+        return self.state.value
+
+    @property
+    def holds_user_line(self) -> bool:
+        return self.live[Role.USER]
+
     def start(self, now: float) -> list[Action]:
         self.started_at = now
         p = self.plan
         if p.ring is None:
             return self._fallback(p.no_ring_reason or "logged-out", now)
-        self.live[USER] = True
+        self.live[Role.USER] = True
         return [
-            PlaceCall(USER, p.ring.uri, p.ring.from_uri, p.ring.headers),
-            Respond(CALLER, 180),
+            PlaceCall(Role.USER, p.ring.uri, p.ring.from_uri, p.ring.headers),
+            Respond(Role.CALLER, 180),
             StartTimer(RING, p.ring_timeout_s),
             Notify("ringing", {**p.details, "ringing": p.ring.where}),
         ]
 
-    def handle(self, ev: Event, now: float) -> list[Action]:
+    def handle(self, event: Event, now: float) -> list[Action]:
         if self.state is State.ENDED:
             return []
-        match ev:
-            case Answered(role="user"):
+        match event:
+            case Answered(role=Role.USER):
                 return self._user_answered(now)
             case Ended():
-                return self._ended(ev, now)
+                return self._ended(event, now)
             case HoldChanged():
-                if self.state is not State.CONNECTED or self.held_by[ev.role] == ev.held:
+                if self.state is not State.CONNECTED or self.held_by[event.role] == event.held:
                     return []
-                self.held_by[ev.role] = ev.held
-                return [SetHold(USER if ev.role == CALLER else CALLER, ev.held),
-                        Notify("held" if ev.held else "resumed", {"by": ev.role})]
+                self.held_by[event.role] = event.held
+                return [SetHold(Role.USER if event.role == Role.CALLER else Role.CALLER, event.held),
+                        Notify("held" if event.held else "resumed", {"by": event.role})]
             case Dtmf():
-                return self._dtmf(ev)
+                return self._dtmf(event)
             case TimerFired():
-                return self._timer(ev.name, now)
+                return self._timer(event.name, now)
             case Terminate():
-                return self._terminate(ev.cause, now)
+                return self._terminate(event.cause, now)
         return []
 
     # ------------------------------------------------------------------------------------------ steps
@@ -155,34 +163,35 @@ class IncomingCall:
             self.state = State.CONNECTED
             self.answered_at = now
             self.code = 200
-            return [CancelTimer(RING), Answer(CALLER), Link(CALLER, USER), Notify("connected", dict(self.plan.details))]
-        if self.live[USER]:  # answered after we gave up on it (timeout, caller gone)
-            return [Hangup(USER, "call no longer wanted")]
+            return [CancelTimer(RING), Answer(Role.CALLER), Link(Role.CALLER, Role.USER),
+                    Notify("connected", dict(self.plan.details))]
+        if self.live[Role.USER]:  # answered after we gave up on it (timeout, caller gone)
+            return [Hangup(Role.USER, "call no longer wanted")]
         return []
 
     def _dtmf(self, ev: Dtmf) -> list[Action]:
         if self.state is State.CONNECTED:
-            return [SendDtmf(USER if ev.role == CALLER else CALLER, ev.digit, ev.duration_ms)]
-        if self.state is State.RECORDING and ev.role == CALLER and ev.digit == END_MESSAGE_DIGIT:
-            return [CancelTimer(MESSAGE), Hangup(CALLER, "message complete")]
+            return [SendDtmf(Role.USER if ev.role == Role.CALLER else Role.CALLER, ev.digit, ev.duration_ms)]
+        if self.state is State.RECORDING and ev.role == Role.CALLER and ev.digit == END_MESSAGE_DIGIT:
+            return [CancelTimer(MESSAGE), Hangup(Role.CALLER, "message complete")]
         return []
 
     def _fallback(self, why: str, now: float) -> list[Action]:
         """Nobody takes the call: voicemail if the user has it, else busy/unavailable to the caller."""
         vm = self.plan.voicemail
-        if vm is not None and self.live[CALLER]:
+        if vm is not None and self.live[Role.CALLER]:
             self.state = State.GREETING
             self.answered_at = now
             self.code = 200
-            return [Answer(CALLER), PlayFile(CALLER, vm.greeting_path), StartTimer(GREETING, vm.greeting_s),
+            return [Answer(Role.CALLER), PlayFile(Role.CALLER, vm.greeting_path), StartTimer(GREETING, vm.greeting_s),
                     Notify("voicemail", {**self.plan.details, "because": why})]
         code = _FALLBACK.get(why, 480)
         self.outcome, self.code = why, code
         self.state = State.ENDING
         acts: list[Action] = [Notify("unanswered", {**self.plan.details, "because": why, "code": code})]
-        if self.live[CALLER]:
+        if self.live[Role.CALLER]:
             text = "Busy Here" if code == 486 else "Temporarily Unavailable"
-            acts.append(Respond(CALLER, code, headers=reason_header(code, text)))
+            acts.append(Respond(Role.CALLER, code, headers=reason_header(code, text)))
         return acts + self._maybe_finish(now)
 
     def _ended(self, ev: Ended, now: float) -> list[Action]:
@@ -191,23 +200,23 @@ class IncomingCall:
             return []
         self.live[role] = False
         st = self.state
-        if role == USER:
+        if role == Role.USER:
             if st is State.RINGING:
                 return [CancelTimer(RING), *self._fallback(_user_failure(ev.code), now)]
             if st is State.CONNECTED:
                 self.outcome = "completed-user-hangup"
                 self.state = State.ENDING
-                return [Hangup(CALLER, "remote hangup"), *self._maybe_finish(now)]
+                return [Hangup(Role.CALLER, "remote hangup"), *self._maybe_finish(now)]
             return self._maybe_finish(now)
         # the caller's leg is gone
         if st is State.RINGING:
             self.outcome, self.code = "cancelled", 487
             self.state = State.ENDING
-            return [CancelTimer(RING), Hangup(USER, "caller cancelled"), *self._maybe_finish(now)]
+            return [CancelTimer(RING), Hangup(Role.USER, "caller cancelled"), *self._maybe_finish(now)]
         if st is State.CONNECTED:
             self.outcome = "completed-caller-hangup"
             self.state = State.ENDING
-            return [Hangup(USER, "remote hangup"), *self._maybe_finish(now)]
+            return [Hangup(Role.USER, "remote hangup"), *self._maybe_finish(now)]
         if st is State.GREETING:
             self.outcome = "voicemail-no-message"
             self.state = State.ENDING
@@ -235,16 +244,16 @@ class IncomingCall:
         st = self.state
         if name == RING and st is State.RINGING:
             # the user leg stays "live" until its Ended arrives, so a 200 racing our CANCEL is hung up too
-            return [Hangup(USER, "no answer"), *self._fallback("no-answer", now)]
+            return [Hangup(Role.USER, "no answer"), *self._fallback("no-answer", now)]
         if name == GREETING and st is State.GREETING:
             vm = self.plan.voicemail
             assert vm is not None
             self.state = State.RECORDING
             self.recording_since = now
-            return [StartRecording(CALLER, vm.record_path), StartTimer(MESSAGE, vm.max_message_s),
+            return [StartRecording(Role.CALLER, vm.record_path), StartTimer(MESSAGE, vm.max_message_s),
                     Notify("recording", {})]
         if name == MESSAGE and st is State.RECORDING:
-            return [Hangup(CALLER, "maximum message length")]
+            return [Hangup(Role.CALLER, "maximum message length")]
         return []
 
     def _terminate(self, cause: str, now: float) -> list[Action]:
@@ -252,21 +261,21 @@ class IncomingCall:
         if st is State.ENDING:
             return []
         if st is State.RECORDING:  # keep what was said so far
-            return [CancelTimer(MESSAGE), Hangup(CALLER, cause)]
+            return [CancelTimer(MESSAGE), Hangup(Role.CALLER, cause)]
         self.outcome = "terminated"
         self.state = State.ENDING
         acts: list[Action] = [CancelTimer(t) for t in (RING, GREETING)]
-        if self.live[USER]:
-            acts.append(Hangup(USER, cause))
-        if self.live[CALLER]:
+        if self.live[Role.USER]:
+            acts.append(Hangup(Role.USER, cause))
+        if self.live[Role.CALLER]:
             if st is State.RINGING:
-                acts.append(Respond(CALLER, 503, headers=reason_header(503, cause)))
+                acts.append(Respond(Role.CALLER, 503, headers=reason_header(503, cause)))
             else:
-                acts.append(Hangup(CALLER, cause))
+                acts.append(Hangup(Role.CALLER, cause))
         return acts + self._maybe_finish(now)
 
     def _maybe_finish(self, now: float) -> list[Action]:
-        if self.live[CALLER] or self.live[USER]:
+        if self.live[Role.CALLER] or self.live[Role.USER]:
             return []
         self.state = State.ENDED
         return [Notify("ended", {**self.plan.details, "outcome": self.outcome or "unknown", "code": self.code}),

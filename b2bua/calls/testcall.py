@@ -18,12 +18,12 @@ from b2bua.calls.events import (
     Notify,
     PlaceCall,
     PlayTone,
+    Role,
     StartTimer,
     Terminate,
     TimerFired,
 )
 
-USER = "user"
 ANSWER_TIMER, PLAYED_TIMER = "user-answer", "confirmation-played"
 
 
@@ -56,34 +56,42 @@ class TestCall:
     def state(self) -> str:
         return "ended" if self.done else ("playing" if self.answered_at is not None else "calling")
 
+    @property
+    def state_name(self) -> str:
+        return self.state
+
+    @property
+    def holds_user_line(self) -> bool:
+        return self.live
+
     def start(self, now: float) -> list[Action]:
         self.live = True
-        return [PlaceCall(USER, self.user_uri, self.from_uri), StartTimer(ANSWER_TIMER, self.answer_timeout_s),
+        return [PlaceCall(Role.USER, self.user_uri, self.from_uri), StartTimer(ANSWER_TIMER, self.answer_timeout_s),
                 Notify("test-call", {"status": "calling", "number": self.number})]
 
-    def handle(self, ev: Event, now: float) -> list[Action]:
+    def handle(self, event: Event, now: float) -> list[Action]:
         if self.done:
             return []
-        match ev:
-            case Answered(role="user") if self.answered_at is None:
+        match event:
+            case Answered(role=Role.USER) if self.answered_at is None:
                 self.answered_at = now
                 self.result, self.code = "success", 200
-                return [CancelTimer(ANSWER_TIMER), PlayTone(USER, "confirm"),
+                return [CancelTimer(ANSWER_TIMER), PlayTone(Role.USER, "confirm"),
                         StartTimer(PLAYED_TIMER, self.confirmation_s),
                         Notify("test-call", {"status": "answered", "number": self.number})]
             case TimerFired(name=name) if name == ANSWER_TIMER and self.answered_at is None:
                 self.result, self.code = "no-answer", 480
-                return [Hangup(USER, "no answer")]
+                return [Hangup(Role.USER, "no answer")]
             case TimerFired(name=name) if name == PLAYED_TIMER:
-                return [Hangup(USER, "test call complete")]
+                return [Hangup(Role.USER, "test call complete")]
             case Terminate():
                 self.result = self.result or "cancelled"
-                return [CancelTimer(ANSWER_TIMER), CancelTimer(PLAYED_TIMER), Hangup(USER, ev.cause)]
-            case Ended(role="user") if self.live:
+                return [CancelTimer(ANSWER_TIMER), CancelTimer(PLAYED_TIMER), Hangup(Role.USER, event.cause)]
+            case Ended(role=Role.USER) if self.live:
                 self.live = False
                 self.done = True
                 if not self.result:
-                    self.result, self.code = result_for(ev.code), ev.code
+                    self.result, self.code = result_for(event.code), event.code
                 return [CancelTimer(ANSWER_TIMER), CancelTimer(PLAYED_TIMER),
                         Notify("test-call", {"status": "done", "result": self.result, "code": self.code,
                                              "number": self.number}),

@@ -30,5 +30,8 @@ def configure(level: str = "info", json_output: bool = True) -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
 
 
-def get(name: str) -> structlog.stdlib.BoundLogger:
+Logger = structlog.stdlib.BoundLogger
+
+
+def get(name: str) -> Logger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from b2bua.telecommuter.users import Desk, Message, Mode, User
+from b2bua.telecommuter.users import Conflict, Desk, Message, Mode, User
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -126,7 +126,8 @@ class Store:
         row = _user_row(user)
         row["token_hash"] = token_hash
         cols = ", ".join(row)
-        self._db.execute(f"INSERT INTO users ({cols}) VALUES ({', '.join(':' + c for c in row)})", row)
+        with _conflicts():
+            self._db.execute(f"INSERT INTO users ({cols}) VALUES ({', '.join(':' + c for c in row)})", row)
 
     def get_user(self, user_id: str) -> User | None:
         return self._one("SELECT * FROM users WHERE id = ?", (user_id,))
@@ -147,7 +148,8 @@ class Store:
             sets = ", ".join(f"{k} = :{k}" for k in fields)
             values = {k: (v.value if isinstance(v, Mode) else int(v) if isinstance(v, bool) else v)
                       for k, v in fields.items()}
-            self._db.execute(f"UPDATE users SET {sets} WHERE id = :_id", {**values, "_id": user_id})
+            with _conflicts():
+                self._db.execute(f"UPDATE users SET {sets} WHERE id = :_id", {**values, "_id": user_id})
         return self.get_user(user_id)
 
     def set_token_hash(self, user_id: str, token_hash: str) -> bool:
@@ -162,8 +164,9 @@ class Store:
 
     # ------------------------------------------------------------------------------------ desks
     def add_desk(self, desk: Desk) -> None:
-        self._db.execute("INSERT INTO desks (extension, name, contact, occupant) VALUES (?, ?, ?, ?)",
-                         (desk.extension, desk.name, desk.contact, desk.occupant or None))
+        with _conflicts():
+            self._db.execute("INSERT INTO desks (extension, name, contact, occupant) VALUES (?, ?, ?, ?)",
+                             (desk.extension, desk.name, desk.contact, desk.occupant or None))
 
     def update_desk(self, extension: str, *, name: str | None = None, contact: str | None = None) -> Desk | None:
         for col, value in (("name", name), ("contact", contact)):
@@ -253,6 +256,15 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+
+@contextlib.contextmanager
+def _conflicts() -> Iterator[None]:
+    """A UNIQUE or PRIMARY KEY violation is the domain's ``Conflict``; other errors stay what they are."""
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise Conflict(str(e)) from None
 
 
 _MSG_COLS = "id, user_id, caller, caller_name, called, received_at, duration_s, path, read"

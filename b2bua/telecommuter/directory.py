@@ -1,16 +1,16 @@
 """Which called numbers are ours: users' business numbers (DIDs) and extensions, desk extensions, owned ranges.
 
-The SIP thread asks this for every INVITE, so it is an immutable snapshot (rebuilt by the service whenever users
-or desks change, then swapped in with one assignment) and a lookup is a few dict probes.
+The SIP thread asks this for every INVITE, so it is an immutable snapshot (rebuilt whenever users or desks
+change, then swapped in with one assignment by ``LiveDirectory``) and a lookup is a few dict probes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from b2bua.callcontrol import Local
+from b2bua.control.interfaces import Local
 from b2bua.telecommuter.dialplan import Dialplan, Number
-from b2bua.telecommuter.users import Desk, User
+from b2bua.telecommuter.users import Desk, User, UserRepository
 
 
 @dataclass(frozen=True)
@@ -65,3 +65,25 @@ def _readings(e164: str, dialplan: Dialplan) -> list[str]:
     if digits.startswith(home):
         out.append(dialplan.national_prefix + digits[len(home):])
     return out
+
+
+class LiveDirectory:
+    """The current ``Directory``: the domain calls ``rebuild`` after every change to users or desks; the SIP
+    thread calls ``lookup`` and always sees one whole snapshot (the swap is a single reference assignment)."""
+
+    def __init__(self, dialplan: Dialplan, repository: UserRepository, owned: list[str],
+                 extension_trunks: frozenset[str]) -> None:
+        self.dialplan = dialplan
+        self.repository = repository
+        self.owned = owned
+        self.extension_trunks = extension_trunks
+        self.current = Directory(dialplan)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.current = Directory.build(self.dialplan, self.repository.list_users(), self.repository.list_desks(),
+                                       self.owned, self.extension_trunks)
+
+    def lookup(self, called: str, trunk: str) -> Local | None:
+        """Runs on the SIP thread."""
+        return self.current.lookup(called, trunk)

@@ -89,8 +89,13 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class Conflict(Exception):
+    """The repository refused a write that would duplicate a unique value (an extension, a number, a desk)."""
+
+
 class UserRepository(Protocol):
-    """Users, desks and voicemail rows: what the store must offer the telecommuter domain."""
+    """Users, desks and voicemail rows: what the store must offer the telecommuter domain. Writes that would
+    duplicate a unique value raise ``Conflict``."""
 
     def add_user(self, user: User, token_hash: str) -> None: ...
     def get_user(self, user_id: str) -> User | None: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from b2bua.callcontrol import AdmissionGate
+from b2bua.control.admission import AdmissionGate
 
 
 class Clock:

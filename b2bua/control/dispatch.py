@@ -1,0 +1,33 @@
+"""Where each engine event goes (asyncio thread): new and refused INVITEs to the inbound handler, leg events to
+the runner, engine faults to metrics and the log. One handler failing never stops the next event."""
+
+from __future__ import annotations
+
+from b2bua.control.inbound import InboundCalls
+from b2bua.control.runner import CallRunner
+from b2bua.ops import logging as blog
+from b2bua.ops.metrics import Metrics
+from b2bua.sip.types import EngineEvent, EngineFault, IncomingCall, InviteRejected
+
+
+class EventDispatcher:
+    def __init__(self, runner: CallRunner, inbound: InboundCalls, metrics: Metrics) -> None:
+        self.runner = runner
+        self.inbound = inbound
+        self.metrics = metrics
+        self._log = blog.get("calls")
+
+    def on_event(self, event: EngineEvent) -> None:
+        try:
+            match event:
+                case IncomingCall():
+                    self.inbound.accept(event)
+                case InviteRejected():
+                    self.inbound.rejected(event)
+                case EngineFault():
+                    self.metrics.engine_faults.labels(event.where).inc()
+                    self._log.error("engine fault", where=event.where, error=event.message)
+                case _:
+                    self.runner.on_leg_event(event)
+        except Exception:
+            self._log.exception("event handling failed", engine_event=repr(event))

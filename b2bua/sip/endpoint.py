@@ -1,0 +1,117 @@
+"""Creating and configuring the pjsua2 Endpoint and our account's configuration, on the SIP thread.
+
+One Endpoint per process, driven by the engine thread alone (``threadCnt=0``, ``mainThreadOnly``): see
+shared/README §2.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pjsua2 as pj
+
+from b2bua.sip.config import EngineConfig
+from b2bua.sip.legs import PjLogWriter
+
+
+def create_endpoint(c: EngineConfig, writer: PjLogWriter, log: Callable[[int, str], None]) -> pj.Endpoint:
+    """A started Endpoint with our UDP transport, a null sound device and the configured codecs.
+
+    The caller keeps ``writer`` alive as long as the Endpoint: pjsua2 holds it only by a raw pointer.
+    """
+    before = _thread_ids()
+    ep = pj.Endpoint()
+    ep.libCreate()
+    ep.libInit(_ep_config(c, writer))
+    tcfg = pj.TransportConfig()
+    tcfg.port = c.listen_port
+    tcfg.boundAddress = c.listen_ip
+    if c.public_host:
+        tcfg.publicAddress = c.public_host
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    ep.libStart()
+    # no sound device, but a clock for the conference bridge
+    ep.audDevManager().setNullDev()
+    if c.media_nice:
+        _deprioritise(_thread_ids() - before, c.media_nice, log)
+    _select_codecs(ep, c, log)
+    return ep
+
+
+def account_config(c: EngineConfig) -> pj.AccountConfig:
+    """Our one account: its RTP port range, a fixed Contact, and the credentials for trunks that challenge us."""
+    acfg = pj.AccountConfig()
+    host = c.public_host or c.listen_ip
+    acfg.idUri = f"sip:b2bua@{host}:{c.listen_port}"
+    acfg.mediaConfig.transportConfig.port = c.rtp_port_start
+    acfg.mediaConfig.transportConfig.portRange = c.rtp_port_count
+    acfg.mediaConfig.transportConfig.boundAddress = c.listen_ip
+    # otherwise pjsua sends a codec-locking re-INVITE that simple peers (SIPp scenarios) reject
+    acfg.mediaConfig.lockCodecEnabled = False
+    acfg.sipConfig.contactForced = f"<sip:b2bua@{host}:{c.listen_port}>"
+    for realm, user, password in c.credentials:  # pjsua answers 401/407 itself; never with a wildcard realm
+        acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", realm, user, 0, password))
+    return acfg
+
+
+def _ep_config(c: EngineConfig, writer: PjLogWriter) -> pj.EpConfig:
+    cfg = pj.EpConfig()
+    cfg.uaConfig.threadCnt = 0
+    cfg.uaConfig.mainThreadOnly = True
+    cfg.uaConfig.maxCalls = cfg.uaConfig.maxCalls  # the compiled maximum
+    cfg.uaConfig.userAgent = c.user_agent
+    cfg.logConfig.level = c.log_level
+    cfg.logConfig.consoleLevel = 0
+    cfg.logConfig.writer = writer
+    cfg.logConfig.decor = 0
+    cfg.medConfig.threadCnt = c.media_threads
+    cfg.medConfig.noVad = True
+    cfg.medConfig.ecTailLen = 0
+    cfg.medConfig.clockRate = 8000
+    cfg.medConfig.sndClockRate = 8000
+    cfg.medConfig.channelCount = 1
+    # The bridge's work is per frame and per port: a 40 ms frame halves it (and a 40 ms packet halves the
+    # sends), for 20 ms more mouth-to-ear delay.
+    cfg.medConfig.audioFramePtime = c.ptime_ms
+    return cfg
+
+
+def _select_codecs(ep: pj.Endpoint, c: EngineConfig, log: Callable[[int, str], None]) -> None:
+    """Only the configured codecs are offered (priority 0 disables the rest); they get the configured ptime."""
+    wanted = {x.lower() for x in c.codecs}
+    for ci in ep.codecEnum2():
+        cid = str(ci.codecId)
+        name = cid.rsplit("/", 1)[0] if cid.count("/") >= 2 else cid
+        ep.codecSetPriority(cid, 200 if name.lower() in wanted else 0)
+        if name.lower() in wanted and c.ptime_ms != 20:
+            _set_ptime(ep, cid, c.ptime_ms, log)
+
+
+def _set_ptime(ep: pj.Endpoint, cid: str, ptime_ms: int, log: Callable[[int, str], None]) -> None:
+    """Packets of ``ptime_ms`` (whole codec frames; G.711 frames are 10 ms). pjmedia's SDP names no a=ptime,
+    so peers keep sending their own packetisation, which the jitter buffer takes as it comes."""
+    param = ep.codecGetParam(cid)
+    frame_ms = max(1, int(param.info.frameLen))
+    param.setting.frmPerPkt = max(1, ptime_ms // frame_ms)
+    ep.codecSetParam(cid, param)
+    log(4, f"{cid}: {param.setting.frmPerPkt} frames of {frame_ms} ms per packet")
+
+
+def _deprioritise(tids: set[int], nice: int, log: Callable[[int, str], None]) -> None:
+    """Lower the threads pjmedia started (RTP ioqueue, conference clock): under heavy media load they must
+    not starve the SIP thread and asyncio, which would turn into slow call set-up and retransmissions."""
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except OSError as e:
+            log(2, f"cannot renice media thread {tid}: {e}")
+    log(4, f"media threads {sorted(tids)} at nice {nice}")
+
+
+def _thread_ids() -> set[int]:
+    """This process's threads, to find the ones pjmedia starts."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:  # not Linux: nothing to renice
+        return set()

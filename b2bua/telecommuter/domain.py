@@ -1,0 +1,89 @@
+"""The telecommuter domain assembled from its rooms, with every collaborator passed in. The API and the
+composition root reach the domain through ``Domain`` only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from b2bua.calls.routing import Router
+from b2bua.control.admission import AdmissionGate
+from b2bua.control.runner import CallRunner
+from b2bua.eventbus import EventBus
+from b2bua.ops.metrics import Metrics
+from b2bua.ops.settings import Settings
+from b2bua.telecommuter.accounts import Accounts
+from b2bua.telecommuter.call_records import CallRecordRepository, CallRecords
+from b2bua.telecommuter.desks import Desks
+from b2bua.telecommuter.dialling import DiallingRules
+from b2bua.telecommuter.dialplan import ClassOfService, Dialplan
+from b2bua.telecommuter.directory import LiveDirectory
+from b2bua.telecommuter.incoming_planner import IncomingPlanner
+from b2bua.telecommuter.mailbox import Mailbox
+from b2bua.telecommuter.modes import Modes
+from b2bua.telecommuter.outgoing import OutgoingCalls
+from b2bua.telecommuter.policy import TelecommuterPolicy
+from b2bua.telecommuter.presentation import Presentation
+from b2bua.telecommuter.sessions import Sessions
+from b2bua.telecommuter.users import UserRepository
+from b2bua.telecommuter.voicemail import VoicemailBoxes
+
+
+@dataclass(frozen=True)
+class Domain:
+    accounts: Accounts
+    desks: Desks
+    modes: Modes
+    outgoing: OutgoingCalls
+    sessions: Sessions
+    mailbox: Mailbox
+    records: CallRecords
+    policy: TelecommuterPolicy
+    bus: EventBus
+
+
+@dataclass(frozen=True)
+class Foundations:
+    """What exists before the call runner: the runner reports to ``records``, which needs the mailbox."""
+
+    rules: DiallingRules
+    mailbox: Mailbox
+    records: CallRecords
+
+
+def classes_of_service(settings: Settings) -> dict[str, ClassOfService]:
+    return {name: ClassOfService(name, frozenset(c.allow), tuple(c.blocked_prefixes), c.max_concurrent_calls,
+                                 c.max_calls_per_minute) for name, c in settings.classes_of_service.items()}
+
+
+def build_foundations(settings: Settings, users: UserRepository, cdrs: CallRecordRepository, bus: EventBus,
+                      metrics: Metrics, var_dir: Path) -> Foundations:
+    """Raises OSError when the voicemail directory cannot be used (a start-up error, not a call failure)."""
+    tc = settings.telecommuter
+    rules = DiallingRules(Dialplan(tc.home_country, tc.internal_pattern), classes_of_service(settings), metrics)
+    boxes = VoicemailBoxes(settings.voicemail, users, var_dir / "voicemail")
+    mailbox = Mailbox(users, boxes, bus)
+    return Foundations(rules, mailbox, CallRecords(cdrs, users, mailbox, bus))
+
+
+def build_domain(settings: Settings, base: Foundations, users: UserRepository, runner: CallRunner,
+                 gate: AdmissionGate, router: Router, bus: EventBus, var_dir: Path) -> Domain:
+    tc = settings.telecommuter
+    sip = settings.sip
+    rules = base.rules
+    directory = LiveDirectory(rules.dialplan, users, list(tc.owned_numbers),
+                              frozenset(t.name for t in settings.trunks if t.extensions))
+    presentation = Presentation(sip.public_host or sip.listen_ip, tc.callback_presentation)
+    desks = Desks(users, rules, directory, bus)
+    accounts = Accounts(users, rules, desks, base.mailbox, directory, runner, bus,
+                        default_class_of_service=tc.default_class_of_service,
+                        voicemail_by_default=settings.voicemail.enabled_by_default)
+    sessions = Sessions(runner, gate, router, rules, presentation, users, settings.keep_connected, tc,
+                        target_answer_timeout_s=sip.no_answer_timeout_s, media_dir=var_dir / "media")
+    outgoing = OutgoingCalls(runner, gate, router, rules, presentation, tc,
+                             target_answer_timeout_s=sip.no_answer_timeout_s)
+    modes = Modes(users, rules, desks, sessions, outgoing, directory, gate, bus)
+    planner = IncomingPlanner(users, rules, sessions, base.mailbox.boxes, runner, router, presentation, tc)
+    trunk_classes = {t.name: t.class_of_service for t in settings.trunks if t.class_of_service}
+    policy = TelecommuterPolicy(directory, rules, trunk_classes, planner)
+    return Domain(accounts, desks, modes, outgoing, sessions, base.mailbox, base.records, policy, bus)

@@ -1,0 +1,68 @@
+"""Telecommuter mode: off, on-demand or keep-connected, and the number. Turning it on takes the user off their
+desk (hot desking) and, for keep-connected, brings up the persistent line; turning it off restores the desk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from b2bua.control.admission import AdmissionGate
+from b2bua.eventbus import EventBus
+from b2bua.ops import logging as blog
+from b2bua.telecommuter.desks import Desks
+from b2bua.telecommuter.dialling import DiallingRules
+from b2bua.telecommuter.directory import LiveDirectory
+from b2bua.telecommuter.errors import Refused
+from b2bua.telecommuter.outgoing import OutgoingCalls
+from b2bua.telecommuter.sessions import Sessions
+from b2bua.telecommuter.users import Mode, User, UserRepository
+
+
+class Modes:
+    def __init__(self, repository: UserRepository, rules: DiallingRules, desks: Desks, sessions: Sessions,
+                 outgoing: OutgoingCalls, directory: LiveDirectory, gate: AdmissionGate, bus: EventBus) -> None:
+        self.repository = repository
+        self.rules = rules
+        self.desks = desks
+        self.sessions = sessions
+        self.outgoing = outgoing
+        self.directory = directory
+        self.gate = gate
+        self.bus = bus
+        self._log = blog.get("telecommuter")
+
+    def set(self, user: User, mode: Mode, number: str | None, test_call: bool) -> tuple[User, str | None]:
+        """Apply a mode change; returns the updated user and the test call's id if one was started."""
+        if mode is Mode.ON_DEMAND and user.no_supervision:
+            mode = Mode.KEEP_CONNECTED  # without disconnect supervision, re-dialling per call cannot work
+        fields: dict[str, Any] = {"mode": mode}
+        if number:
+            # the telecommuter number gets the same rules as a target: a premium number is not a home office
+            fields["telecommuter_number"] = self.rules.check_target(user, number).normalised
+        if mode is not Mode.OFF and not fields.get("telecommuter_number", user.telecommuter_number):
+            raise Refused(422, "number-required", "a telecommuter number is needed to turn telecommuter mode on")
+        was_on = user.mode is not Mode.OFF
+        if mode is not Mode.OFF and not was_on:
+            fields["restore_desk"] = self.desks.leave_for_telecommuting(user)
+        updated = self.repository.update_user(user.id, **fields)
+        if updated is None:
+            raise Refused(404, "no-user", f"no user {user.id!r}")
+        if mode is Mode.OFF and was_on:
+            updated = self.desks.restore(updated)
+        self.directory.rebuild()
+        self._follow_session(user, updated)
+        self._log.info("telecommuter mode", user_id=user.id, mode=mode.value, number=updated.telecommuter_number)
+        self.bus.publish(user.id, "mode", {"mode": updated.mode.value, "number": updated.telecommuter_number})
+        test_id = None
+        if test_call and mode is Mode.ON_DEMAND:  # keep-connected: the line itself is the test
+            test_id = self.outgoing.start_test_call(updated).id
+        return updated, test_id
+
+    def _follow_session(self, before: User, after: User) -> None:
+        """The persistent line exists exactly while the user is in keep-connected mode, to the current number."""
+        session = self.sessions.of(after.id)
+        if session is not None and (after.mode is not Mode.KEEP_CONNECTED
+                                    or after.telecommuter_number != before.telecommuter_number):
+            self.sessions.stop(after.id, "keep-connected mode ended")
+            session = None
+        if after.mode is Mode.KEEP_CONNECTED and session is None and not self.gate.closed:
+            self.sessions.start(after)
