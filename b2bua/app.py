@@ -36,7 +36,7 @@ from b2bua.lifecycle import (
     http_serving,
     store_open,
 )
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings
 from b2bua.sip.engine import EngineConfig, SipEngine, read_build_limits
@@ -69,7 +69,7 @@ def admin_token(settings: Settings, var_dir: Path) -> str:
 
 
 async def serve(settings: Settings, config_path: str) -> int:
-    log = blog.get("b2bua")
+    log = get_logger("b2bua")
     # The SIP thread needs the GIL back after every libHandleEvents and in every pjsua2 callback; with the default
     # 5 ms switch interval it may wait that long whenever asyncio is busy (a lever for the benchmark).
     sys.setswitchinterval(settings.sip.gil_switch_interval_ms / 1000)
@@ -92,7 +92,7 @@ async def _until_stopped(signals: ShutdownSignals, http_task: asyncio.Task[None]
     done, _ = await asyncio.wait({http_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     stop_wait.cancel()
     if http_task in done and not signals.stopping.is_set():
-        blog.get("b2bua").error("HTTP server stopped unexpectedly", error=repr(http_task.exception()))
+        get_logger("b2bua").error("HTTP server stopped unexpectedly", error=repr(http_task.exception()))
         return 1
     return 0
 
@@ -153,7 +153,7 @@ async def _start(settings: Settings, config_path: str, stack: contextlib.AsyncEx
     http_task = await stack.enter_async_context(http_serving(app, http.listen_ip, http.port, node.bus))
     await stack.enter_async_context(calls_drained(node.runner, node.gate))
     await stack.enter_async_context(background(_resume_sessions(node.domain)))
-    blog.get("b2bua").info("b2bua started", config=config_path, sip=where, http=f"{http.listen_ip}:{http.port}",
+    get_logger("b2bua").info("b2bua started", config=config_path, sip=where, http=f"{http.listen_ip}:{http.port}",
                            store=str(settings.store.path), node=settings.node.name)
     return http_task
 
@@ -177,7 +177,7 @@ def _trunk_auth(settings: Settings, router: Router) -> TrunkAuthenticator:
 
 
 def _pjsip_log(level: int, msg: str) -> None:
-    getattr(blog.get("pjsip"), _PJ_LEVEL.get(level, "debug"))(msg)
+    getattr(get_logger("pjsip"), _PJ_LEVEL.get(level, "debug"))(msg)
 
 
 class _EngineGauges:
@@ -202,7 +202,7 @@ def _publish_limits(metrics: Metrics, limits: BuildLimits, gate: AdmissionGate, 
     metrics.info.info({"version": __version__, "pjsip": limits.pjsip_version, "build": limits.build})
     gauges = _EngineGauges(engine)
     metrics.bind_engine(legs=lambda: float(engine.leg_count), lag=gauges.lag, up=lambda: float(gauges.up()))
-    log = blog.get("b2bua")
+    log = get_logger("b2bua")
     if limits.max_calls <= 4:
         log.warning("pjsua2 build is capped at 4 calls (PyPI wheel?): only 2 bridged calls possible",
                     build=limits.build)
@@ -225,4 +225,4 @@ def _health(engine: SipEngine, limits: BuildLimits, gate: AdmissionGate, runner:
 async def _resume_sessions(domain: Domain) -> None:
     resumed = await domain.sessions.resume_all()
     if resumed:
-        blog.get("b2bua").info("keep-connected sessions resumed", sessions=resumed)
+        get_logger("b2bua").info("keep-connected sessions resumed", sessions=resumed)

@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.config}: ok ({len(settings.trunks)} trunk(s), {len(settings.routes)} route(s))")
         return 0
 
-    from b2bua.ops import logging as blog
+    from b2bua.ops.logging import configure_logging
 
-    blog.configure(settings.logging.level, settings.logging.json_output)
+    configure_logging(settings.logging.level, settings.logging.json_output)
     import uvloop
 
     from b2bua.app import serve

@@ -16,7 +16,7 @@ import uvicorn
 from b2bua.control.admission import AdmissionGate
 from b2bua.control.runner import CallRunner
 from b2bua.eventbus import EventBus
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.sip.types import BuildLimits, EngineEvent, InboundInvite, ScreenResult
 from b2bua.store.sqlite import Store
 
@@ -38,7 +38,7 @@ class ShutdownSignals:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.stopping = asyncio.Event()
         self._loop = loop
-        self._log = blog.get("b2bua")
+        self._log = get_logger("b2bua")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._signalled, sig)
 
@@ -92,7 +92,7 @@ async def calls_drained(runner: CallRunner, gate: AdmissionGate, grace_s: float 
         yield
     finally:
         gate.close()
-        blog.get("b2bua").info("shutting down", active_calls=len(runner.calls))
+        get_logger("b2bua").info("shutting down", active_calls=len(runner.calls))
         if not await runner.wait_idle(grace_s):
             runner.terminate_all("service shutting down")
             await runner.wait_idle(hangup_s)

@@ -1,7 +1,8 @@
 """The vocabulary shared by every call state machine: leg-neutral events in, actions out.
 
-A role names a leg within one call ("a"/"b" for trunk calls, "user"/"target" for callbacks); the runner maps
-roles to engine leg ids. Machines never see SIP, sockets or time sources: the runner passes ``now``.
+A role names a leg within one call: the fixed ones are :class:`Role` ("a"/"b" for trunk calls, "user"/"target"
+for callbacks, ...), keep-connected sessions name theirs as they go. The runner maps roles to engine leg ids.
+Machines never see SIP, sockets or time sources: the runner passes ``now``.
 """
 
 from __future__ import annotations

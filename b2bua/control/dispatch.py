@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from b2bua.control.inbound import InboundCalls
 from b2bua.control.runner import CallRunner
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.sip.types import EngineEvent, EngineFault, IncomingCall, InviteRejected
 
@@ -15,7 +15,7 @@ class EventDispatcher:
         self.runner = runner
         self.inbound = inbound
         self.metrics = metrics
-        self._log = blog.get("calls")
+        self._log = get_logger("calls")
 
     def on_event(self, event: EngineEvent) -> None:
         try:

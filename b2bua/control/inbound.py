@@ -8,7 +8,7 @@ from b2bua.calls.events import Role
 from b2bua.calls.machine import CallKind
 from b2bua.control.interfaces import Attach, CallPolicy
 from b2bua.control.runner import CallRunner
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.sip import message
 from b2bua.sip.types import Admit, InboundInvite, IncomingCall, InviteRejected
@@ -29,7 +29,7 @@ class InboundCalls:
         self.metrics = metrics
         self.our_host = our_host
         self.no_answer_timeout_s = no_answer_timeout_s
-        self._log = blog.get("calls")
+        self._log = get_logger("calls")
 
     def accept(self, event: IncomingCall) -> None:
         """The INVITE arrives holding one admission: it goes to a call, or back to the gate with a 500."""

@@ -19,7 +19,7 @@ from b2bua.calls.machine import CallKind, Machine
 from b2bua.control.active import ActiveCall
 from b2bua.control.admission import AdmissionGate
 from b2bua.control.interfaces import CallObserver, Engine, Feed
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.sip.types import InboundInvite, LegAnswered, LegDtmf, LegEnded, LegMedia, LegProgress
 
@@ -36,7 +36,7 @@ class CallRunner:
         self._calls: dict[str, ActiveCall] = {}
         self._by_leg: dict[str, tuple[ActiveCall, str]] = {}
         self._early: set[str] = set()  # outbound legs whose early media is flowing
-        self._log = blog.get("calls")
+        self._log = get_logger("calls")
         self._idle = asyncio.Event()
         self._idle.set()
 

@@ -10,7 +10,7 @@ import structlog
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def configure(level: str = "info", json_output: bool = True) -> None:
+def configure_logging(level: str = "info", json_output: bool = True) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -33,5 +33,5 @@ def configure(level: str = "info", json_output: bool = True) -> None:
 Logger = structlog.stdlib.BoundLogger
 
 
-def get(name: str) -> Logger:
+def get_logger(name: str) -> Logger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]

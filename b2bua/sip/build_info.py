@@ -8,7 +8,7 @@ import pjsua2 as pj
 
 from b2bua.sip.types import BuildLimits
 
-# PyPI wheels (no marker of ours) are compiled with these; see shared/README §1
+# PyPI wheels (no marker of ours) are compiled with these limits (PJSUA_MAX_ACC 8, a 64-handle select ioqueue)
 PYPI_MAX_ACCOUNTS, PYPI_IOQUEUE_MAX_HANDLES = 8, 64
 
 

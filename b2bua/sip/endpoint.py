@@ -1,7 +1,7 @@
 """Creating and configuring the pjsua2 Endpoint and our account's configuration, on the SIP thread.
 
-One Endpoint per process, driven by the engine thread alone (``threadCnt=0``, ``mainThreadOnly``): see
-shared/README §2.
+One Endpoint per process, driven by the engine thread alone (``threadCnt=0``, ``mainThreadOnly``): pjsua2
+callbacks then arrive on that thread only, and no pjsua2 object is ever touched by two threads.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The SIP engine: one thread that owns every pjsua2 object.
 
-Rules (shared/README §2): the thread creates the Endpoint and makes every pjsua2 call; it runs
+Rules that prevent pjsua2's known crashes: the thread creates the Endpoint and makes every pjsua2 call; it runs
 ``libHandleEvents`` then drains a command queue. asyncio talks to it only through the typed methods below,
 which return ``concurrent.futures.Future``; events leave as frozen dataclasses through the ``emit`` given to
 ``start`` (the app posts them with ``loop.call_soon_threadsafe``). Call wrappers are dropped on the turn after

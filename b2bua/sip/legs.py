@@ -1,6 +1,6 @@
 """Our subclasses of pjsua2's callback classes, the table that owns them, and the call-operation parameter.
 
-Only the SIP thread touches these (shared/README §2). A ``Call`` hangs up when its wrapper is destroyed and
+Only the SIP thread touches these. A ``Call`` hangs up when its wrapper is destroyed and
 destroying one on a foreign thread can abort the process, so ``LegTable`` holds the only strong references and
 drops them on the loop turn after DISCONNECTED, never inside the callback.
 """

@@ -13,7 +13,7 @@ from typing import Any
 
 from b2bua.control.runner import CallRunner
 from b2bua.eventbus import EventBus
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.telecommuter.desks import Desks
 from b2bua.telecommuter.dialling import DiallingRules
 from b2bua.telecommuter.directory import LiveDirectory
@@ -35,7 +35,7 @@ class Accounts:
         self.bus = bus
         self.default_class_of_service = default_class_of_service
         self.voicemail_by_default = voicemail_by_default
-        self._log = blog.get("telecommuter")
+        self._log = get_logger("telecommuter")
 
     # ------------------------------------------------------------------------------------------ reading
     def get(self, user_id: str) -> User:

@@ -7,7 +7,7 @@ Every change reaches the SIP thread's directory (a desk rings its occupant) and 
 from __future__ import annotations
 
 from b2bua.eventbus import EventBus
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.telecommuter.dialling import DiallingRules
 from b2bua.telecommuter.directory import LiveDirectory
 from b2bua.telecommuter.errors import Refused
@@ -21,7 +21,7 @@ class Desks:
         self.rules = rules
         self.directory = directory
         self.bus = bus
-        self._log = blog.get("telecommuter")
+        self._log = get_logger("telecommuter")
 
     def create(self, extension: str, contact: str, name: str = "") -> Desk:
         ext = self.rules.extension(extension, "desk extension")

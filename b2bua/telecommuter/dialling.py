@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.telecommuter.dialplan import ClassOfService, Dialplan, Number, RateLimiter, Refusal
 from b2bua.telecommuter.errors import Refused
@@ -21,7 +21,7 @@ class DiallingRules:
         self.metrics = metrics
         self.clock = clock
         self.limiter = RateLimiter()
-        self._log = blog.get("telecommuter")
+        self._log = get_logger("telecommuter")
 
     def require_class(self, name: str) -> str:
         if name not in self.classes:

@@ -9,7 +9,7 @@ from b2bua.calls.incoming import IncomingCall, IncomingPlan, Ring
 from b2bua.calls.routing import Router
 from b2bua.control.interfaces import Attach, PlannedCall
 from b2bua.control.runner import CallRunner
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.ops.settings import TelecommuterSettings
 from b2bua.sip import message
 from b2bua.sip.types import Admit, InboundInvite
@@ -33,7 +33,7 @@ class IncomingPlanner:
         self.router = router
         self.presentation = presentation
         self.cfg = settings
-        self._log = blog.get("telecommuter")
+        self._log = get_logger("telecommuter")
 
     def plan(self, inv: InboundInvite, admit: Admit) -> PlannedCall | Attach:
         user = self.repository.get_user(admit.user_id)

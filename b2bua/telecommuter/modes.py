@@ -7,7 +7,7 @@ from typing import Any
 
 from b2bua.control.admission import AdmissionGate
 from b2bua.eventbus import EventBus
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.telecommuter.desks import Desks
 from b2bua.telecommuter.dialling import DiallingRules
 from b2bua.telecommuter.directory import LiveDirectory
@@ -28,7 +28,7 @@ class Modes:
         self.directory = directory
         self.gate = gate
         self.bus = bus
-        self._log = blog.get("telecommuter")
+        self._log = get_logger("telecommuter")
 
     def set(self, user: User, mode: Mode, number: str | None, test_call: bool) -> tuple[User, str | None]:
         """Apply a mode change; returns the updated user and the test call's id if one was started."""

@@ -16,7 +16,7 @@ from b2bua.control.admission import AdmissionGate
 from b2bua.control.interfaces import Attach
 from b2bua.control.runner import CallRunner
 from b2bua.media.sounds import MUSIC, write_notes
-from b2bua.ops import logging as blog
+from b2bua.ops.logging import get_logger
 from b2bua.ops.settings import KeepConnectedSettings, TelecommuterSettings
 from b2bua.telecommuter.dialling import DiallingRules
 from b2bua.telecommuter.errors import Refused, take_admission
@@ -46,7 +46,7 @@ class Sessions:
             write_notes(path, MUSIC, level=0.3)
             self.music = str(path)
         self._ids = itertools.count(1)
-        self._log = blog.get("telecommuter")
+        self._log = get_logger("telecommuter")
 
     def of(self, user_id: str) -> ActiveCall | None:
         found = self.runner.calls_of(user_id, CallKind.SESSION)

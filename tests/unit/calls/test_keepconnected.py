@@ -8,80 +8,91 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from b2bua.calls import events as ev
-from b2bua.calls import keepconnected as kcm
+from b2bua.calls import events as call_events
+from b2bua.calls import keepconnected
 
-PLAN = kcm.SessionPlan(line_uri="sip:+49171@m", line_from="<sip:b@us>", number="+49171", music="/moh.wav",
-                       keypad={"*1": "toggle-hold", "*3": "park", "*5": "unpark"}, reconnect_timeout_s=60)
+PLAN = keepconnected.SessionPlan(
+    line_uri="sip:+49171@m",
+    line_from="<sip:b@us>",
+    number="+49171",
+    music="/moh.wav",
+    keypad={"*1": "toggle-hold", "*3": "park", "*5": "unpark"},
+    reconnect_timeout_s=60,
+)
 ACTIONS = ("hold", "retrieve", "swap", "park", "unpark", "accept", "reject", "hangup", "reconnect", "toggle-hold")
 
 
-def up(plan: kcm.SessionPlan = PLAN) -> tuple[kcm.KeepConnectedSession, list[ev.Action]]:
-    s = kcm.KeepConnectedSession(plan)
-    acts = s.start(0) + s.handle(ev.Answered("line1"), 1)
+def up(plan: keepconnected.SessionPlan = PLAN) -> tuple[keepconnected.KeepConnectedSession, list[call_events.Action]]:
+    s = keepconnected.KeepConnectedSession(plan)
+    acts = s.start(0) + s.handle(call_events.Answered("line1"), 1)
     return s, acts
 
 
 def test_line_is_dialled_once_and_calls_ride_it() -> None:
     s, acts = up()
-    assert [a.role for a in acts if isinstance(a, ev.PlaceCall)] == ["line1"]
-    assert s.line_state is kcm.LineState.UP
-    acts = s.handle(kcm.Dial("out-1", "sip:t@x", "<sip:b@us>", "+4930"), 2)
-    assert [a.role for a in acts if isinstance(a, ev.PlaceCall)] == ["out-1"]
-    acts = s.handle(ev.Answered("out-1"), 3)
-    assert ev.Link("line1", "out-1") in acts and s.active() is not None
-    acts = s.handle(ev.Ended("out-1", 200), 4)
-    assert ev.Unlink("line1") in acts and s.line_state is kcm.LineState.UP and not s.parties
+    assert [a.role for a in acts if isinstance(a, call_events.PlaceCall)] == ["line1"]
+    assert s.line_state is keepconnected.LineState.UP
+    acts = s.handle(keepconnected.Dial("out-1", "sip:t@x", "<sip:b@us>", "+4930"), 2)
+    assert [a.role for a in acts if isinstance(a, call_events.PlaceCall)] == ["out-1"]
+    acts = s.handle(call_events.Answered("out-1"), 3)
+    assert call_events.Link("line1", "out-1") in acts and s.active() is not None
+    acts = s.handle(call_events.Ended("out-1", 200), 4)
+    assert call_events.Unlink("line1") in acts and s.line_state is keepconnected.LineState.UP and not s.parties
 
 
 def test_drop_keeps_the_active_call_held_with_music_and_retrieve_redials() -> None:
     s, _ = up()
-    s.handle(kcm.Dial("out-1", "sip:t@x", "<sip:b@us>", "+4930"), 2)
-    s.handle(ev.Answered("out-1"), 3)
-    acts = s.handle(ev.Ended("line1", 408), 4)
-    assert ev.PlayFile("out-1", "/moh.wav", loop=True) in acts
-    assert s.parties["out-1"].state is kcm.PartyState.HELD
-    assert ev.StartTimer(kcm.RECONNECT, 60) in acts
-    acts = s.handle(kcm.UserAction("retrieve"), 5)
-    assert [a.role for a in acts if isinstance(a, ev.PlaceCall)] == ["line2"]
-    acts = s.handle(ev.Answered("line2"), 6)
-    assert ev.Link("line2", "out-1") in acts and ev.StopFile("out-1") in acts
-    assert ev.CancelTimer(kcm.RECONNECT) in acts
-    assert s.handle(ev.Ended("line1", 200), 7) == []  # a late event from the dead line changes nothing
+    s.handle(keepconnected.Dial("out-1", "sip:t@x", "<sip:b@us>", "+4930"), 2)
+    s.handle(call_events.Answered("out-1"), 3)
+    acts = s.handle(call_events.Ended("line1", 408), 4)
+    assert call_events.PlayFile("out-1", "/moh.wav", loop=True) in acts
+    assert s.parties["out-1"].state is keepconnected.PartyState.HELD
+    assert call_events.StartTimer(keepconnected.RECONNECT, 60) in acts
+    acts = s.handle(keepconnected.UserAction("retrieve"), 5)
+    assert [a.role for a in acts if isinstance(a, call_events.PlaceCall)] == ["line2"]
+    acts = s.handle(call_events.Answered("line2"), 6)
+    assert call_events.Link("line2", "out-1") in acts and call_events.StopFile("out-1") in acts
+    assert call_events.CancelTimer(keepconnected.RECONNECT) in acts
+    assert s.handle(call_events.Ended("line1", 200), 7) == []  # a late event from the dead line changes nothing
 
 
 def test_unreachable_user_gets_the_fallback_after_the_bound() -> None:
     s, _ = up()
-    s.handle(kcm.Offer("in-1", {"caller": "+4940"}), 2)  # auto-answered on the idle line
-    s.handle(kcm.UserAction("park"), 3)
-    s.handle(ev.Ended("line1", 408), 4)
-    acts = s.handle(ev.TimerFired(kcm.RECONNECT), 64)
-    hang = [a for a in acts if isinstance(a, ev.Hangup)]
+    s.handle(keepconnected.Offer("in-1", {"caller": "+4940"}), 2)  # auto-answered on the idle line
+    s.handle(keepconnected.UserAction("park"), 3)
+    s.handle(call_events.Ended("line1", 408), 4)
+    acts = s.handle(call_events.TimerFired(keepconnected.RECONNECT), 64)
+    hang = [a for a in acts if isinstance(a, call_events.Hangup)]
     assert [h.role for h in hang] == ["in-1"] and "cause=480" in hang[0].headers[0][1]
-    assert ev.Notify("reconnect-failed", {"calls": ["in-1"]}) in acts
+    assert call_events.Notify("reconnect-failed", {"calls": ["in-1"]}) in acts
 
 
 def test_waiting_call_accept_holds_current_and_a_further_call_is_refused() -> None:
     s, _ = up()
-    s.handle(kcm.Offer("in-1", {}), 2)
-    acts = s.handle(kcm.Offer("in-2", {}), 3)
-    assert ev.PlayTone("line1", "call-waiting") in acts and s.parties["in-2"].state is kcm.PartyState.WAITING
+    s.handle(keepconnected.Offer("in-1", {}), 2)
+    acts = s.handle(keepconnected.Offer("in-2", {}), 3)
+    assert (
+        call_events.PlayTone("line1", "call-waiting") in acts
+        and s.parties["in-2"].state is keepconnected.PartyState.WAITING
+    )
     assert not s.can_offer()
-    acts = s.handle(kcm.UserAction("accept"), 4)
-    assert ev.Answer("in-2") in acts and ev.PlayFile("in-1", "/moh.wav", loop=True) in acts
+    acts = s.handle(keepconnected.UserAction("accept"), 4)
+    assert call_events.Answer("in-2") in acts and call_events.PlayFile("in-1", "/moh.wav", loop=True) in acts
 
 
 def test_keypad_codes_and_digits_for_the_far_end() -> None:
     s, _ = up()
-    s.handle(kcm.Offer("in-1", {}), 2)
-    assert s.handle(ev.Dtmf("line1", "*", 100), 3) == [ev.StartTimer(kcm.KEYPAD, kcm.KEYPAD_GAP_S)]
-    acts = s.handle(ev.Dtmf("line1", "1", 100), 3.2)
-    assert s.parties["in-1"].state is kcm.PartyState.HELD and ev.Unlink("line1") in acts
-    s.handle(ev.Dtmf("line1", "*", 100), 4)
-    s.handle(ev.Dtmf("line1", "1", 100), 4.1)
+    s.handle(keepconnected.Offer("in-1", {}), 2)
+    assert s.handle(call_events.Dtmf("line1", "*", 100), 3) == [
+        call_events.StartTimer(keepconnected.KEYPAD, keepconnected.KEYPAD_GAP_S)
+    ]
+    acts = s.handle(call_events.Dtmf("line1", "1", 100), 3.2)
+    assert s.parties["in-1"].state is keepconnected.PartyState.HELD and call_events.Unlink("line1") in acts
+    s.handle(call_events.Dtmf("line1", "*", 100), 4)
+    s.handle(call_events.Dtmf("line1", "1", 100), 4.1)
     assert s.active() is not None
-    acts = s.handle(ev.Dtmf("line1", "7", 100), 5)  # not a code: goes to the caller
-    assert ev.SendDtmf("in-1", "7", 100) in acts
+    acts = s.handle(call_events.Dtmf("line1", "7", 100), 5)  # not a code: goes to the caller
+    assert call_events.SendDtmf("in-1", "7", 100) in acts
 
 
 class SessionRun(RuleBasedStateMachine):
@@ -89,10 +100,19 @@ class SessionRun(RuleBasedStateMachine):
 
     @initialize(redial=st.booleans(), cw=st.booleans(), auto=st.booleans(), confirm=st.booleans())
     def setup(self, redial: bool, cw: bool, auto: bool, confirm: bool) -> None:
-        plan = kcm.SessionPlan(line_uri="sip:l@m", line_from="<sip:b@us>", number="+49171", music="/moh.wav",
-                               redial_on_drop=redial, call_waiting=cw, auto_answer=auto, park_slots=3,
-                               keypad={"*1": "toggle-hold"}, confirm_digit="9" if confirm else "")
-        self.s = kcm.KeepConnectedSession(plan)
+        plan = keepconnected.SessionPlan(
+            line_uri="sip:l@m",
+            line_from="<sip:b@us>",
+            number="+49171",
+            music="/moh.wav",
+            redial_on_drop=redial,
+            call_waiting=cw,
+            auto_answer=auto,
+            park_slots=3,
+            keypad={"*1": "toggle-hold"},
+            confirm_digit="9" if confirm else "",
+        )
+        self.s = keepconnected.KeepConnectedSession(plan)
         self.now = 0.0
         self.live: dict[str, bool] = {}  # role -> answered
         self.ending: set[str] = set()  # hangup/final response sent, end not delivered yet
@@ -103,31 +123,31 @@ class SessionRun(RuleBasedStateMachine):
         self.n = 0
         self.apply(self.s.start(self.now))
 
-    def apply(self, acts: list[ev.Action]) -> None:
+    def apply(self, acts: list[call_events.Action]) -> None:
         for a in acts:
             match a:
-                case ev.PlaceCall():
+                case call_events.PlaceCall():
                     assert a.role not in self.live, f"{a.role} placed twice"
                     self.live[a.role] = False
-                case ev.Hangup() | ev.Respond() if getattr(a, "code", 300) >= 300:
+                case call_events.Hangup() | call_events.Respond() if getattr(a, "code", 300) >= 300:
                     if a.role in self.live:
                         self.ending.add(a.role)
-                case ev.Answer():
+                case call_events.Answer():
                     self.live[a.role] = True
-                case ev.StartTimer():
+                case call_events.StartTimer():
                     self.timers.add(a.name)
-                case ev.CancelTimer():
+                case call_events.CancelTimer():
                     self.timers.discard(a.name)
-                case ev.PlayFile():
+                case call_events.PlayFile():
                     self.music[a.role] = True
-                case ev.StopFile():
+                case call_events.StopFile():
                     self.music[a.role] = False
-                case ev.Notify(state="call-ended"):
+                case call_events.Notify(state="call-ended"):
                     self.terminal.add(str(a.detail["call"]))
-                case ev.Notify(state="reconnect-failed"):
+                case call_events.Notify(state="reconnect-failed"):
                     self.terminal.update(a.detail["calls"])
 
-    def feed(self, e: kcm.SessionEvent) -> None:
+    def feed(self, e: keepconnected.SessionEvent) -> None:
         self.now += 1
         self.apply(self.s.handle(e, self.now))
 
@@ -138,17 +158,17 @@ class SessionRun(RuleBasedStateMachine):
                 event(f"line drop with a {p.state.value} call")
         self.live.pop(role, None)
         self.ending.discard(role)
-        self.feed(ev.Ended(role, code))
+        self.feed(call_events.Ended(role, code))
 
     # -------------------------------------------------------------------------------------- rules
     @rule(name=st.sampled_from(ACTIONS), slot=st.integers(0, 3))
     def user_action(self, name: str, slot: int) -> None:
-        self.feed(kcm.UserAction(name, "", slot))
+        self.feed(keepconnected.UserAction(name, "", slot))
 
     @rule()
     def dial(self) -> None:
         self.n += 1
-        self.feed(kcm.Dial(f"out-{self.n}", "sip:t@x", "<sip:b@us>", "+4930"))
+        self.feed(keepconnected.Dial(f"out-{self.n}", "sip:t@x", "<sip:b@us>", "+4930"))
         if f"out-{self.n}" in self.s.parties:
             self.parties_seen.add(f"out-{self.n}")
 
@@ -160,7 +180,7 @@ class SessionRun(RuleBasedStateMachine):
             return  # the service sends it to voicemail/busy instead
         self.live[role] = False
         self.parties_seen.add(role)
-        self.feed(kcm.Offer(role, {}))
+        self.feed(keepconnected.Offer(role, {}))
 
     @precondition(lambda self: any(not up and r not in self.ending for r, up in self.live.items()))
     @rule(data=st.data())
@@ -169,7 +189,7 @@ class SessionRun(RuleBasedStateMachine):
         if role.startswith("in-"):
             return  # inbound legs are answered by us, not by the far end
         self.live[role] = True
-        self.feed(ev.Answered(role))
+        self.feed(call_events.Answered(role))
 
     @precondition(lambda self: bool(self.live))
     @rule(data=st.data(), code=st.sampled_from([200, 408, 486, 487]))
@@ -182,29 +202,29 @@ class SessionRun(RuleBasedStateMachine):
     def timer(self, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(sorted(self.timers)))
         self.timers.discard(name)
-        self.feed(ev.TimerFired(name))
+        self.feed(call_events.TimerFired(name))
 
     @precondition(lambda self: self.live.get(self.s.line) is False and self.s.line not in self.ending)
     @rule(confirm=st.booleans())
     def line_answers(self, confirm: bool) -> None:
         """The telecommuter picks up (and, if asked, presses the confirmation digit)."""
         self.live[self.s.line] = True
-        self.feed(ev.Answered(self.s.line))
+        self.feed(call_events.Answered(self.s.line))
         if confirm:
-            self.feed(ev.Dtmf(self.s.line, "9", 100))
+            self.feed(call_events.Dtmf(self.s.line, "9", 100))
 
     @rule(digit=st.sampled_from(["*", "1", "5", "9"]))
     def keypad(self, digit: str) -> None:
-        self.feed(ev.Dtmf(self.s.line, digit, 100))
+        self.feed(call_events.Dtmf(self.s.line, digit, 100))
 
     # -------------------------------------------------------------------------------------- invariants
     @invariant()
     def one_active_at_most(self) -> None:
-        assert len(self.s.in_state(kcm.PartyState.ACTIVE)) <= 1
+        assert len(self.s.in_state(keepconnected.PartyState.ACTIVE)) <= 1
 
     @invariant()
     def held_and_parked_hear_music(self) -> None:
-        for p in self.s.in_state(kcm.PartyState.HELD, kcm.PartyState.PARKED):
+        for p in self.s.in_state(keepconnected.PartyState.HELD, keepconnected.PartyState.PARKED):
             assert self.music.get(p.role), f"{p.role} {p.state} without music"
 
     @invariant()
@@ -223,13 +243,13 @@ class SessionRun(RuleBasedStateMachine):
     @invariant()
     def active_needs_the_line(self) -> None:
         if self.s.active() is not None:
-            assert self.s.line_state is kcm.LineState.UP
+            assert self.s.line_state is keepconnected.LineState.UP
 
     def teardown(self) -> None:
         """End the session: every leg goes, the machine finishes, every party had a terminal event."""
         if not hasattr(self, "s"):
             return
-        self.feed(ev.Terminate("test over"))
+        self.feed(call_events.Terminate("test over"))
         for _ in range(50):
             if not self.live:
                 break

@@ -35,7 +35,7 @@ def test_shipped_tone_pcaps_are_what_the_generator_makes(tmp_path: Path) -> None
     import importlib.util
     import sys
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     spec = importlib.util.spec_from_file_location("mk", root / "scripts" / "make-tone-pcaps.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from b2bua.calls import events as ev
+from b2bua.calls import events as call_events
 from b2bua.calls.bridge import BridgeCall
 from b2bua.calls.callback import CallbackCall, CallbackPlan
 from b2bua.calls.events import Role
@@ -50,13 +50,13 @@ def test_trunk_call_never_holds_the_user_line() -> None:
     m = BridgeCall("sip:b@t", "<sip:a@us>", 30.0)
     m.start(0)
     assert run(m) == ("calling", False)
-    m.handle(ev.Progress(Role.B, 180), 1)
+    m.handle(call_events.Progress(Role.B, 180), 1)
     assert run(m) == ("ringing", False)
-    m.handle(ev.Answered("b"), 2)
+    m.handle(call_events.Answered("b"), 2)
     assert run(m) == ("answered", False)
-    m.handle(ev.Ended("a", 200), 3)
+    m.handle(call_events.Ended("a", 200), 3)
     assert run(m) == ("ending", False)
-    m.handle(ev.Ended("b", 200), 4)
+    m.handle(call_events.Ended("b", 200), 4)
     assert run(m) == ("ended", False) and m.done
 
 
@@ -65,13 +65,13 @@ def test_callback_holds_the_line_while_its_user_leg_lives() -> None:
     assert run(m) == ("user-calling", False)  # nothing placed yet
     m.start(0)
     assert run(m) == ("user-calling", True)
-    m.handle(ev.Answered("user"), 1)
+    m.handle(call_events.Answered("user"), 1)
     assert run(m) == ("target-calling", True)
-    m.handle(ev.Answered("target"), 2)
+    m.handle(call_events.Answered("target"), 2)
     assert run(m) == ("connected", True)
-    m.handle(ev.Ended("user", 200), 3)
+    m.handle(call_events.Ended("user", 200), 3)
     assert run(m) == ("ending", False)
-    m.handle(ev.Ended("target", 200), 4)
+    m.handle(call_events.Ended("target", 200), 4)
     assert run(m) == ("ended", False) and m.done
 
 
@@ -79,11 +79,11 @@ def test_incoming_call_holds_the_line_while_the_user_leg_lives() -> None:
     m = IncomingCall(IncomingPlan(Ring("sip:u@t", "<sip:c@us>", (), "telecommuter"), 20.0, None))
     m.start(0)
     assert run(m) == ("ringing", True)
-    m.handle(ev.Answered("user"), 1)
+    m.handle(call_events.Answered("user"), 1)
     assert run(m) == ("connected", True)
-    m.handle(ev.Ended("caller", 200), 2)
+    m.handle(call_events.Ended("caller", 200), 2)
     assert run(m) == ("ending", True)  # the user's leg is only being hung up
-    m.handle(ev.Ended("user", 200), 3)
+    m.handle(call_events.Ended("user", 200), 3)
     assert run(m) == ("ended", False) and m.done
 
 
@@ -92,7 +92,7 @@ def test_incoming_call_to_voicemail_never_holds_the_line() -> None:
     m = IncomingCall(IncomingPlan(None, 20.0, vm, "logged-out"))
     m.start(0)
     assert run(m) == ("greeting", False)
-    m.handle(ev.Ended("caller", 200), 1)
+    m.handle(call_events.Ended("caller", 200), 1)
     assert run(m) == ("ended", False) and m.done
 
 
@@ -101,9 +101,9 @@ def test_test_call_holds_the_line_while_it_rings_and_plays() -> None:
     assert run(m) == ("calling", False)
     m.start(0)
     assert run(m) == ("calling", True)
-    m.handle(ev.Answered("user"), 1)
+    m.handle(call_events.Answered("user"), 1)
     assert run(m) == ("playing", True)
-    m.handle(ev.Ended("user", 200), 2)
+    m.handle(call_events.Ended("user", 200), 2)
     assert run(m) == ("ended", False) and m.done
 
 
@@ -112,11 +112,11 @@ def test_session_shows_its_line_and_holds_the_line_while_the_line_leg_lives() ->
     assert run(m) == ("down", False)
     m.start(0)
     assert run(m) == ("calling", True)
-    m.handle(ev.Answered("line1"), 1)
+    m.handle(call_events.Answered("line1"), 1)
     assert run(m) == ("up", True)
-    m.handle(ev.Ended("line1", 200), 2)
+    m.handle(call_events.Ended("line1", 200), 2)
     assert run(m) == ("down", False)  # dropped: nothing kept, so no re-dial
-    m.handle(ev.Terminate("mode off"), 3)
+    m.handle(call_events.Terminate("mode off"), 3)
     assert run(m) == ("down", False) and m.done
 
 
@@ -125,6 +125,6 @@ def test_roles_are_the_wire_strings() -> None:
     assert Role("user") is Role.USER and f"{Role.CALLER}" == "caller" and {"a": 1}[Role.A] == 1
     assert json.dumps({Role.TARGET: Role.USER}) == '{"target": "user"}'
     m = TestCall("sip:u@t", "<sip:b@us>", "+49171")
-    placed = [a for a in m.start(0) if isinstance(a, ev.PlaceCall)]
-    assert placed == [ev.PlaceCall("user", "sip:u@t", "<sip:b@us>")]
-    assert ev.Link() == ev.Link("a", "b")
+    placed = [a for a in m.start(0) if isinstance(a, call_events.PlaceCall)]
+    assert placed == [call_events.PlaceCall("user", "sip:u@t", "<sip:b@us>")]
+    assert call_events.Link() == call_events.Link("a", "b")
