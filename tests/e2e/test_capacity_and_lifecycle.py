@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -87,6 +88,32 @@ def test_sigterm_with_a_call_up_hangs_up_both_legs_and_exits_0(start_b2bua: Call
     b.start()
     status, body = b.http("GET", "/v1/cdrs")
     assert status == 200 and [c["outcome"] for c in body["cdrs"]] == ["terminated"]
+
+
+def test_a_second_signal_forces_exit_while_calls_drain(tmp_path: Path) -> None:
+    """The first SIGTERM starts the graceful drain (2 s of grace with a call up); the second one must not wait."""
+    b = B2bua(tmp_path / "forced").start()  # not the fixture: it insists on exit code 0
+    far = uas(b, "uas_answer.xml")
+    caller = uac(b, "uac_wait_bye.xml").start()
+    try:
+        deadline = time.monotonic() + 10
+        while b.health()["active_calls"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert b.health()["active_calls"] == 1
+        assert b.proc is not None
+        b.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert b.proc.poll() is None, "still draining: the call has 2 s of grace"
+        sent = time.monotonic()
+        b.proc.send_signal(signal.SIGTERM)
+        rc = b.proc.wait(5)
+        assert rc == 130 and time.monotonic() - sent < 1.5, rc
+        events = [e.get("event") for e in b.log_events()]
+        assert "signal: shutting down" in events and "second signal: forced exit" in events, events[-5:]
+    finally:
+        b.stop()
+        caller.stop()
+        far.stop()
 
 
 def test_management_api_requires_the_admin_token(b2bua: B2bua) -> None:
