@@ -122,6 +122,20 @@ async def _invalid(_: Request, e: Exception) -> JSONResponse:
                    errors=errors)
 
 
+def document_problems_as_sent(schema: dict[str, Any]) -> None:
+    """FastAPI documents a response ``model`` under the route's own media type (application/json) and leaves the
+    ``application/problem+json`` entry of ``PROBLEMS`` without a schema; a refusal is sent as problem+json only, so
+    its schema moves there (in place, in the generated OpenAPI document)."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_JSON not in content:
+                    continue
+                documented = [content.pop(media) for media in list(content) if media != PROBLEM_JSON]
+                content[PROBLEM_JSON] = next((d for d in documented if "schema" in d), content[PROBLEM_JSON])
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)

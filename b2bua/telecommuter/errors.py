@@ -19,3 +19,25 @@ def take_admission(gate: AdmissionGate) -> None:
     reason = gate.admit()
     if reason is not None:
         raise Refused(503, reason, OVERLOAD_TEXT.get(reason, reason), retry_after=gate.retry_after(reason))
+
+
+class Reservation:
+    """One admission taken before the call that will own it exists. Used as a context manager: unless
+    ``hand_over`` was called (the runner now holds it and releases it when the call ends), it is given back on
+    the way out, whatever raised in between."""
+
+    def __init__(self, gate: AdmissionGate) -> None:
+        take_admission(gate)
+        self.gate = gate
+        self.held = True
+
+    def hand_over(self) -> None:
+        self.held = False
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.held:
+            self.held = False
+            self.gate.release()

@@ -3,6 +3,7 @@ desk (hot desking) and, for keep-connected, brings up the persistent line; turni
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from b2bua.control.admission import AdmissionGate
@@ -11,7 +12,7 @@ from b2bua.ops.logging import get_logger
 from b2bua.telecommuter.desks import Desks
 from b2bua.telecommuter.dialling import DiallingRules
 from b2bua.telecommuter.directory import LiveDirectory
-from b2bua.telecommuter.errors import Refused
+from b2bua.telecommuter.errors import Refused, Reservation
 from b2bua.telecommuter.outgoing import OutgoingCalls
 from b2bua.telecommuter.sessions import Sessions
 from b2bua.telecommuter.users import Mode, User, UserRepository
@@ -41,28 +42,37 @@ class Modes:
         if mode is not Mode.OFF and not fields.get("telecommuter_number", user.telecommuter_number):
             raise Refused(422, "number-required", "a telecommuter number is needed to turn telecommuter mode on")
         was_on = user.mode is not Mode.OFF
-        if mode is not Mode.OFF and not was_on:
-            fields["restore_desk"] = self.desks.leave_for_telecommuting(user)
-        updated = self.repository.update_user(user.id, **fields)
-        if updated is None:
-            raise Refused(404, "no-user", f"no user {user.id!r}")
-        if mode is Mode.OFF and was_on:
-            updated = self.desks.restore(updated)
-        self.directory.rebuild()
-        self._follow_session(user, updated)
-        self._log.info("telecommuter mode", user_id=user.id, mode=mode.value, number=updated.telecommuter_number)
-        self.bus.publish(user.id, "mode", {"mode": updated.mode.value, "number": updated.telecommuter_number})
-        test_id = None
-        if test_call and mode is Mode.ON_DEMAND:  # keep-connected: the line itself is the test
-            test_id = self.outgoing.start_test_call(updated).id
+        session = self.sessions.of(user.id)
+        new_number = fields.get("telecommuter_number", user.telecommuter_number)
+        wants_line = mode is Mode.KEEP_CONNECTED and not self.gate.closed and (
+            session is None or new_number != user.telecommuter_number)
+        wants_test = test_call and mode is Mode.ON_DEMAND  # keep-connected: the line itself is the test
+        # admissions first: a full node refuses the change (503) before anything is changed
+        with contextlib.ExitStack() as stack:
+            line = stack.enter_context(Reservation(self.gate)) if wants_line else None
+            test = stack.enter_context(Reservation(self.gate)) if wants_test else None
+            if mode is not Mode.OFF and not was_on:
+                fields["restore_desk"] = self.desks.leave_for_telecommuting(user)
+            updated = self.repository.update_user(user.id, **fields)
+            if updated is None:
+                raise Refused(404, "no-user", f"no user {user.id!r}")
+            if mode is Mode.OFF and was_on:
+                updated = self.desks.restore(updated)
+            self.directory.rebuild()
+            self._follow_session(user, updated, line)
+            self._log.info("telecommuter mode", user_id=user.id, mode=mode.value,
+                           number=updated.telecommuter_number)
+            self.bus.publish(user.id, "mode", {"mode": updated.mode.value, "number": updated.telecommuter_number})
+            test_id = self.outgoing.start_test_call(updated, test).id if test is not None else None
         return updated, test_id
 
-    def _follow_session(self, before: User, after: User) -> None:
-        """The persistent line exists exactly while the user is in keep-connected mode, to the current number."""
+    def _follow_session(self, before: User, after: User, line: Reservation | None) -> None:
+        """The persistent line exists exactly while the user is in keep-connected mode, to the current number;
+        ``line``: the admission for a new line, taken before the change."""
         session = self.sessions.of(after.id)
         if session is not None and (after.mode is not Mode.KEEP_CONNECTED
                                     or after.telecommuter_number != before.telecommuter_number):
             self.sessions.stop(after.id, "keep-connected mode ended")
             session = None
-        if after.mode is Mode.KEEP_CONNECTED and session is None and not self.gate.closed:
-            self.sessions.start(after)
+        if after.mode is Mode.KEEP_CONNECTED and session is None and line is not None:
+            self.sessions.start(after, line)

@@ -4,6 +4,8 @@ is dialled that the user's class of service refuses or that the node has no room
 
 from __future__ import annotations
 
+import contextlib
+
 from b2bua.calls.callback import CallbackCall, CallbackPlan
 from b2bua.calls.machine import CallKind
 from b2bua.calls.routing import Router
@@ -13,7 +15,7 @@ from b2bua.control.admission import AdmissionGate
 from b2bua.control.runner import CallRunner
 from b2bua.ops.settings import TelecommuterSettings
 from b2bua.telecommuter.dialling import DiallingRules
-from b2bua.telecommuter.errors import Refused, take_admission
+from b2bua.telecommuter.errors import Refused, Reservation
 from b2bua.telecommuter.presentation import Presentation
 from b2bua.telecommuter.users import Mode, User
 
@@ -41,7 +43,7 @@ class OutgoingCalls:
             missing = user.telecommuter_number if user_route is None else number.normalised
             raise self.rules.refuse(user, Refused(503, "no-route", f"no route to {missing}"))
         try:
-            take_admission(self.gate)
+            reservation = Reservation(self.gate)
         except Refused as e:
             raise self.rules.refuse(user, e) from None
         target_from, target_headers = self.presentation.toward_target(user)
@@ -54,21 +56,28 @@ class OutgoingCalls:
         )
         info = {"target": number.normalised, "target_category": number.category, "dialled": target,
                 "user_number": user.telecommuter_number}
-        call = self.runner.start(CallKind.CALLBACK, CallbackCall(plan), user_id=user.id, info=info,
-                                 log_context={"user_id": user.id})
+        with reservation:
+            call = self.runner.start(CallKind.CALLBACK, CallbackCall(plan), user_id=user.id, info=info,
+                                     log_context={"user_id": user.id})
+            reservation.hand_over()
         call.log.info("call start", **info)
         return call
 
-    def start_test_call(self, user: User) -> ActiveCall:
-        """Ring the telecommuter number and ask for a key press: proves the number reaches the user."""
-        route = self.router.route(user.telecommuter_number, None)
-        if route is None:
-            raise Refused(503, "no-route", f"no route to {user.telecommuter_number}")
-        take_admission(self.gate)
-        machine = TestCall(route.uri, self.presentation.test_call_from(user), user.telecommuter_number,
-                           self.cfg.user_answer_timeout_s, self.cfg.test_call_confirmation_s)
-        info = {"user_number": user.telecommuter_number}
-        call = self.runner.start(CallKind.TEST, machine, user_id=user.id, info=info,
-                                 log_context={"user_id": user.id})
+    def start_test_call(self, user: User, reservation: Reservation | None = None) -> ActiveCall:
+        """Ring the telecommuter number and ask for a key press: proves the number reaches the user.
+        ``reservation``: an admission taken earlier, which the test call takes over (or gives back)."""
+        with contextlib.ExitStack() as stack:
+            if reservation is not None:
+                stack.enter_context(reservation)
+            route = self.router.route(user.telecommuter_number, None)
+            if route is None:
+                raise Refused(503, "no-route", f"no route to {user.telecommuter_number}")
+            held = reservation or stack.enter_context(Reservation(self.gate))
+            machine = TestCall(route.uri, self.presentation.test_call_from(user), user.telecommuter_number,
+                               self.cfg.user_answer_timeout_s, self.cfg.test_call_confirmation_s)
+            info = {"user_number": user.telecommuter_number}
+            call = self.runner.start(CallKind.TEST, machine, user_id=user.id, info=info,
+                                     log_context={"user_id": user.id})
+            held.hand_over()
         call.log.info("call start", **info)
         return call

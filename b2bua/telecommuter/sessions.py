@@ -4,6 +4,7 @@ start-up for users already in it), fed by the API, the keypad and incoming calls
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from b2bua.media.sounds import MUSIC, write_notes
 from b2bua.ops.logging import get_logger
 from b2bua.ops.settings import KeepConnectedSettings, TelecommuterSettings
 from b2bua.telecommuter.dialling import DiallingRules
-from b2bua.telecommuter.errors import Refused, take_admission
+from b2bua.telecommuter.errors import Refused, Reservation
 from b2bua.telecommuter.presentation import Presentation
 from b2bua.telecommuter.users import Mode, User, UserRepository
 
@@ -49,7 +50,9 @@ class Sessions:
         self._log = get_logger("telecommuter")
 
     def of(self, user_id: str) -> ActiveCall | None:
-        found = self.runner.calls_of(user_id, CallKind.SESSION)
+        """The user's session, unless it is ending: a stopped session stays in the runner until its legs are
+        gone, and a new one (a changed number) must not be mistaken for it meanwhile."""
+        found = [c for c in self.runner.calls_of(user_id, CallKind.SESSION) if not self.machine(c).ending]
         return found[0] if found else None
 
     def require(self, user: User) -> ActiveCall:
@@ -64,17 +67,30 @@ class Sessions:
         assert isinstance(m, KeepConnectedSession), "a session call runs a KeepConnectedSession"
         return m
 
-    def start(self, user: User) -> ActiveCall:
-        existing = self.of(user.id)
-        if existing is not None:
-            return existing
-        route = self.router.route(user.telecommuter_number, None)
-        if route is None:
-            raise Refused(503, "no-route", f"no route to {user.telecommuter_number}")
-        take_admission(self.gate)
+    def start(self, user: User, reservation: Reservation | None = None) -> ActiveCall:
+        """The user's session (started now if there is none); ``reservation``: an admission taken earlier, which
+        the new session takes over (or which is given back if none is needed)."""
+        with contextlib.ExitStack() as stack:
+            if reservation is not None:
+                stack.enter_context(reservation)
+            existing = self.of(user.id)
+            if existing is not None:
+                return existing
+            route = self.router.route(user.telecommuter_number, None)
+            if route is None:
+                raise Refused(503, "no-route", f"no route to {user.telecommuter_number}")
+            held = reservation or stack.enter_context(Reservation(self.gate))
+            call = self.runner.start(CallKind.SESSION, KeepConnectedSession(self._plan(user, route.uri)),
+                                     user_id=user.id, info={"user_number": user.telecommuter_number},
+                                     log_context={"user_id": user.id})
+            held.hand_over()
+        call.log.info("call start", user_number=user.telecommuter_number)
+        return call
+
+    def _plan(self, user: User, line_uri: str) -> SessionPlan:
         c, t = self.cfg, self.telecommuter
-        plan = SessionPlan(
-            line_uri=route.uri, line_from=self.presentation.line_from(user),
+        return SessionPlan(
+            line_uri=line_uri, line_from=self.presentation.line_from(user),
             number=user.telecommuter_number, confirm_digit=user.confirm_digit,
             line_answer_timeout_s=t.user_answer_timeout_s, confirm_timeout_s=t.confirm_timeout_s,
             target_answer_timeout_s=self.target_answer_timeout_s, reconnect_timeout_s=c.reconnect_timeout_s,
@@ -83,11 +99,6 @@ class Sessions:
             call_waiting=user.call_waiting, music=self.music, keypad=dict(c.keypad),
             fallback_code=c.fallback_code, rtp_timeout_s=c.rtp_timeout_s,
         )
-        info = {"user_number": user.telecommuter_number}
-        call = self.runner.start(CallKind.SESSION, KeepConnectedSession(plan), user_id=user.id, info=info,
-                                 log_context={"user_id": user.id})
-        call.log.info("call start", **info)
-        return call
 
     def stop(self, user_id: str, cause: str) -> None:
         call = self.of(user_id)
@@ -137,12 +148,13 @@ class Sessions:
         route = self.router.route(number.normalised, None)
         if route is None:
             raise Refused(503, "no-route", f"no route to {number.normalised}")
-        take_admission(self.gate)
         from_uri, headers = self.presentation.toward_target(user)
         role = f"out-{next(self._ids)}"
         session = self.machine(call)
         dial = Dial(role, route.uri, from_uri, number.normalised, headers)
-        self.runner.drive(call.id, lambda now: session.handle(dial, now), admitted_role=role)
+        with Reservation(self.gate) as held:
+            self.runner.drive(call.id, lambda now: session.handle(dial, now), admitted_role=role)
+            held.hand_over()  # the runner owns it now (and gave it back already if the session was gone)
         self._refused_if_error(call, role)
         return {"call": role, "number": number.normalised, "session": self.view(call)}
 

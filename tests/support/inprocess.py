@@ -88,7 +88,7 @@ class InProcess:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return await self.api.request(method, path, headers=headers, **kwargs)
 
-    async def new_user(self, extension: str = "201", business: str = "+15557654321", **fields: Any) -> tuple[str, str]:
+    async def new_user(self, extension: str = "201", business: str = "+493012345670", **fields: Any) -> tuple[str, str]:
         body = {"name": f"User {extension}", "extension": extension, "business_number": business, **fields}
         r = await self.call("POST", "/v1/users", json=body)
         assert r.status_code == 201, r.text
