@@ -26,6 +26,7 @@ from b2bua.control.inbound import InboundCalls
 from b2bua.control.interfaces import Engine
 from b2bua.control.runner import CallRunner
 from b2bua.control.screening import InviteScreen
+from b2bua.control.watchdog import AdmissionWatchdog
 from b2bua.eventbus import EventBus
 from b2bua.lifecycle import (
     ShutdownSignals,
@@ -153,6 +154,7 @@ async def _start(settings: Settings, config_path: str, stack: contextlib.AsyncEx
     http_task = await stack.enter_async_context(http_serving(app, http.listen_ip, http.port, node.bus))
     await stack.enter_async_context(calls_drained(node.runner, node.gate))
     await stack.enter_async_context(background(_resume_sessions(node.domain)))
+    await stack.enter_async_context(background(AdmissionWatchdog(node.runner, node.gate, metrics).run()))
     get_logger("b2bua").info("b2bua started", config=config_path, sip=where, http=f"{http.listen_ip}:{http.port}",
                            store=str(settings.store.path), node=settings.node.name)
     return http_task

@@ -185,6 +185,14 @@ class StartRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class Abandon:
+    """A party the machine dropped before placing any leg for it (a dial waiting for a line that failed): the
+    admission the party holds goes back now, not when the whole call ends."""
+
+    role: RoleName
+
+
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     name: str
     delay_s: float
@@ -215,7 +223,7 @@ class Finished:
 
 Action = (
     PlaceCall | Respond | Answer | Link | Unlink | Hangup | SetHold | SendDtmf | PlayTone | StopTone | PlayFile
-    | StopFile | StartRecording | WatchMedia | StartTimer | CancelTimer | Notify | Finished
+    | StopFile | StartRecording | WatchMedia | Abandon | StartTimer | CancelTimer | Notify | Finished
 )
 
 

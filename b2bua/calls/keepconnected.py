@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from b2bua.calls.events import (
+    Abandon,
     Action,
     Answered,
     CancelTimer,
@@ -175,7 +176,8 @@ class KeepConnectedSession(SessionMoves):
         acts.append(Notify("line-down", {"code": ev.code, "was": was.value, "kept": [p.role for p in kept]}))
         if was is not LineState.UP and self.pending is not None:
             acts.append(Notify("line-failed", {"code": ev.code, "for": self.pending.role}))
-            if self.pending.action == "dial":
+            if self.pending.action == "dial":  # nobody to dial for now: its admission goes back
+                acts.append(Abandon(self.pending.role))
                 self.pending = None
         if kept or self.pending is not None:
             if not self.reconnecting:
@@ -211,13 +213,13 @@ class KeepConnectedSession(SessionMoves):
                 self.last_error = "line-busy"
                 return []
             return self._ensure_line(Pending("dial", ev.role, ev), now)
+        if self.in_state(PartyState.DIALING):  # refused before anything changes: the active call stays active
+            self.last_error = "already-dialling"
+            return []
         acts: list[Action] = []
         active = self.active()
         if active is not None:
             acts += self._to_held(active, now)
-        if self.in_state(PartyState.DIALING):
-            self.last_error = "already-dialling"
-            return acts
         p = Party(ev.role, ev.number, "out", PartyState.DIALING, since=now)
         self.parties[ev.role] = p
         self.live_roles.add(ev.role)
@@ -308,9 +310,11 @@ class KeepConnectedSession(SessionMoves):
     def _give_up(self, now: float) -> list[Action]:
         """The user could not be reached in time: every kept party gets the fallback, with a reason."""
         self.reconnecting = False
+        acts: list[Action] = [CancelTimer(REDIAL), Notify("reconnect-failed", {"calls": sorted(self.parties)})]
+        if self.pending is not None and self.pending.action == "dial":
+            acts.append(Abandon(self.pending.role))
         self.pending = None
         code = self.plan.fallback_code
-        acts: list[Action] = [CancelTimer(REDIAL), Notify("reconnect-failed", {"calls": sorted(self.parties)})]
         if self.line_live:
             acts.append(Hangup(self.line, "reconnect timed out"))
         for p in list(self.parties.values()):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from b2bua.calls.events import (
+    Abandon,
     Action,
     Answer,
     CancelTimer,
@@ -138,10 +139,14 @@ class SessionMoves:
         """The action needs the line: perform it now if the line is up, else (re)dial and do it afterwards."""
         if self.line_state is LineState.UP:
             return []
+        acts: list[Action] = []
+        replaced = self.pending
+        if replaced is not None and replaced.action == "dial" and replaced.role != pending.role:
+            acts.append(Abandon(replaced.role))  # a newer action takes the line's turn: that dial is dropped
         self.pending = pending
         if self.line_state is LineState.DOWN:
-            return self._dial_line(now)
-        return []  # already calling/confirming: the pending action runs when it is up
+            return acts + self._dial_line(now)
+        return acts  # already calling/confirming: the pending action runs when it is up
 
     # ------------------------------------------------------------------------------------------ media moves
     def _to_held(self, p: Party, now: float, state: PartyState = PartyState.HELD) -> list[Action]:

@@ -23,6 +23,7 @@ class AdmissionGate:
         self.ceiling = ceiling
         self.retry_after_s = retry_after_s
         self._n = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._clock = clock
         self.closed = False
@@ -37,8 +38,9 @@ class AdmissionGate:
             self._tokens = self.burst
             self._stamp = self._clock()
 
-    def admit(self) -> str | None:
-        """Take one admission; returns why it is refused ("closed", "over-capacity", "over-rate") or None."""
+    def admit(self, in_flight: bool = False) -> str | None:
+        """Take one admission; returns why it is refused ("closed", "over-capacity", "over-rate") or None.
+        ``in_flight``: taken on the SIP thread for an INVITE that asyncio has not seen yet (see ``claim``)."""
         with self._lock:
             if self.closed:
                 return "closed"
@@ -52,15 +54,26 @@ class AdmissionGate:
                     return "over-rate"
                 self._tokens -= 1.0
             self._n += 1
+            self._in_flight += int(in_flight)
             return None
+
+    def claim(self) -> None:
+        """asyncio took over an admission taken ``in_flight``: a call (or the release on failure) owns it now."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+
+    def snapshot(self) -> tuple[int, int]:
+        """(admitted, of which in flight), read together."""
+        with self._lock:
+            return self._n, self._in_flight
 
     def retry_after(self, reason: str) -> int:
         """A rate refusal clears within a second; a full house takes the configured while."""
         return 1 if reason == "over-rate" else self.retry_after_s
 
-    def release(self) -> None:
+    def release(self, n: int = 1) -> None:
         with self._lock:
-            self._n = max(0, self._n - 1)
+            self._n = max(0, self._n - n)
 
     def close(self) -> None:
         """Shutting down: every later admission is refused ("closed"); admitted calls keep their slots."""

@@ -4,7 +4,7 @@ users (planned by the domain), or a party joining a running session; refused INV
 from __future__ import annotations
 
 from b2bua.calls.bridge import BridgeCall
-from b2bua.calls.events import Role
+from b2bua.calls.events import Role, reason_header
 from b2bua.calls.machine import CallKind
 from b2bua.control.interfaces import Attach, CallPolicy
 from b2bua.control.runner import CallRunner
@@ -33,16 +33,18 @@ class InboundCalls:
 
     def accept(self, event: IncomingCall) -> None:
         """The INVITE arrives holding one admission: it goes to a call, or back to the gate with a 500."""
+        self.runner.gate.claim()
         try:
             if event.admit.user_id:
                 self._user_call(event.invite, event.admit)
             else:
                 self._trunk_call(event.invite, event.admit)
         except Exception:
+            self.metrics.call_faults.labels("plan").inc()
             self._log.exception("inbound call failed", sip_call_id=event.invite.sip_call_id)
-            if not self.runner.owns_leg(event.invite.leg_id):
+            if not self.runner.owns_leg(event.invite.leg_id):  # no call took it over: the caller and slot are ours
                 self.runner.gate.release()
-                self.runner.engine.respond(event.invite.leg_id, 500)
+                self.runner.engine.respond(event.invite.leg_id, 500, reason_header(500, "internal error (plan)"))
 
     def rejected(self, event: InviteRejected) -> None:
         self.metrics.rejected.labels(str(event.code), event.reason).inc()

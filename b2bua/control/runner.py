@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -71,8 +72,7 @@ class CallRunner:
             self._by_leg[leg] = (call, role)
         self._idle.clear()
         self.metrics.active_calls.set(len(self._calls))
-        now = time.monotonic()
-        self._apply(call, machine.start(now), now)
+        self._step(call, "start", machine.start)
         return call
 
     def attach(self, call_id: str, role: str, leg_id: str, feed: Feed) -> bool:
@@ -83,8 +83,7 @@ class CallRunner:
         call.legs[role] = leg_id
         self._by_leg[leg_id] = (call, role)
         call.admitted_roles.add(role)
-        now = time.monotonic()
-        self._apply(call, feed(now), now)
+        self._step(call, "attach", feed)
         return True
 
     def drive(self, call_id: str, feed: Feed, admitted_role: str = "") -> ActiveCall | None:
@@ -97,14 +96,17 @@ class CallRunner:
             return None
         if admitted_role:
             call.admitted_roles.add(admitted_role)
-        now = time.monotonic()
-        self._apply(call, feed(now), now)
+        self._step(call, "command", feed)
         return call
 
     def release_unplaced(self, call_id: str, role: str) -> None:
         """A party the machine refused before placing it: give its admission back."""
         call = self._calls.get(call_id)
-        if call is not None and role not in call.legs and role in call.admitted_roles:
+        if call is not None:
+            self._release_unplaced(call, role)
+
+    def _release_unplaced(self, call: ActiveCall, role: str) -> None:
+        if role not in call.legs and role in call.admitted_roles:
             call.admitted_roles.discard(role)
             self.gate.release()
 
@@ -112,8 +114,7 @@ class CallRunner:
         call = self._calls.get(call_id)
         if call is None:
             return False
-        now = time.monotonic()
-        self._apply(call, call.machine.handle(call_events.Terminate(cause), now), now)
+        self._step(call, "terminate", lambda now: call.machine.handle(call_events.Terminate(cause), now))
         return True
 
     def terminate_all(self, cause: str) -> None:
@@ -168,7 +169,38 @@ class CallRunner:
         if entry is None:
             return
         call, role = entry
-        self._apply(call, call.machine.handle(make(role), now), now)
+        self._step(call, "leg-event", lambda at: call.machine.handle(make(role), at), now)
+
+    # ------------------------------------------------------------------------ faults
+    def _step(self, call: ActiveCall, stage: str, produce: Feed, now: float | None = None) -> None:
+        """Feed the machine and apply its actions; whatever raises, the call ends cleanly instead of lingering
+        with its legs up and its admissions taken."""
+        at = time.monotonic() if now is None else now
+        try:
+            self._apply(call, produce(at), at)
+        except Exception as e:
+            if call.id in self._calls:
+                self._fail(call, stage, e, at)
+            else:
+                call.log.exception("failure after the call finished", stage=stage)
+
+    def _fail(self, call: ActiveCall, stage: str, error: Exception, now: float) -> None:
+        """End a call whose handling failed: an unanswered inbound leg gets 500, every other leg a BYE/CANCEL,
+        all with a Reason; its admissions go back and its record says ``fault``."""
+        self.metrics.call_faults.labels(stage).inc()
+        call.log.exception("call handling failed: ending the call", stage=stage, error=repr(error))
+        reason = call_events.reason_header(500, f"internal error ({stage})")
+        for role, leg in call.legs.items():
+            inbound_unanswered = (call.invite is not None and leg == call.invite.leg_id
+                                  and call.machine.answered_at is None)
+            with contextlib.suppress(Exception):
+                if inbound_unanswered:
+                    self._watch(call, self.engine.respond(leg, 500, reason), "respond")
+                else:
+                    self._watch(call, self.engine.hangup(leg, reason), "hangup")
+            call.log.info("leg ended by fault", role=role)
+        answered = call.machine.answered_at
+        self._finished(call, call_events.Finished("fault", 500, answered, now))
 
     # ------------------------------------------------------------------------ actions
     def _apply(self, call: ActiveCall, actions: list[call_events.Action], now: float) -> None:
@@ -183,6 +215,8 @@ class CallRunner:
                     self._observe(call, self.observer.on_notify, action)
                 case call_events.Finished():
                     self._finished(call, action)
+                case call_events.Abandon():
+                    self._release_unplaced(call, action.role)
                 case call_events.PlaceCall() | call_events.Link() | call_events.Respond() | call_events.Answer() \
                         | call_events.Hangup() | call_events.SetHold() | call_events.SendDtmf():
                     self._signalling_action(call, action, now)
@@ -251,8 +285,7 @@ class CallRunner:
     def _timer_fired(self, call: ActiveCall, name: str) -> None:
         call.timers.pop(name, None)
         if call.id in self._calls:
-            now = time.monotonic()
-            self._apply(call, call.machine.handle(call_events.TimerFired(name), now), now)
+            self._step(call, "timer", lambda now: call.machine.handle(call_events.TimerFired(name), now))
 
     def _forwarded(self, received_at: float) -> Callable[[concurrent.futures.Future[None]], None]:
         def done(f: concurrent.futures.Future[None]) -> None:

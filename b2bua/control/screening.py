@@ -44,7 +44,7 @@ class InviteScreen:
         return self._admitted(Admit(trunk, route.uri, route.trunk))
 
     def _admitted(self, admit: Admit) -> ScreenResult:
-        overload = self.gate.admit()
+        overload = self.gate.admit(in_flight=True)
         if overload is None:
             return admit
         return Reject(503, overload, (("Retry-After", str(self.gate.retry_after(overload))),))

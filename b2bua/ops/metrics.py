@@ -38,6 +38,11 @@ class Metrics:
         self.engine_up = Gauge("b2bua_engine_up", "1 while the SIP thread is turning", registry=r)
         self.engine_lag = Gauge("b2bua_engine_loop_lag_seconds", "time since the SIP thread's last turn",
                                 registry=r)
+        self.call_faults = Counter("b2bua_call_faults", "calls ended because handling them raised, by stage",
+                                   ["stage"], registry=r)
+        self.admission_drift = Gauge("b2bua_admission_drift", "admissions held with no live call or INVITE in "
+                                     "flight to own them, at the last check (given back when seen twice)",
+                                     registry=r)
         self.engine_faults = Counter("b2bua_engine_faults", "errors raised inside pjsua2 callbacks", ["where"],
                                      registry=r)
 

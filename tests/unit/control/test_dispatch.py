@@ -69,7 +69,11 @@ async def test_user_call_whose_planning_raises_gives_admission_back_and_answers_
         result = t.far.call_in(invite("A1", called=BUSINESS))
     assert isinstance(result, Admit) and result.user_id
     assert t.engine.responses("A1") == [500]
-    assert t.node.gate.admitted == 0 and not t.runner.calls and not t.runner.owns_leg("A1")
+    reason = [c.args[1] for c in t.engine.named("respond") if c.leg == "A1"][0]
+    assert reason == (("Reason", 'SIP;cause=500;text="internal error (plan)"'),)
+    assert metric(t, "b2bua_call_faults_total", stage="plan") == 1
+    assert t.node.gate.admitted == 0 and t.node.gate.snapshot() == (0, 0)
+    assert not t.runner.calls and not t.runner.owns_leg("A1")
     assert any(e["event"] == "inbound call failed" and e["sip_call_id"] == "cid-A1" for e in logs)
     # the next call is handled normally
     monkeypatch.undo()

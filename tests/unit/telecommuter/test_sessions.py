@@ -7,8 +7,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from b2bua.calls.keepconnected import KeepConnectedSession
 from b2bua.calls.machine import CallKind
 from b2bua.calls.routing import Router
@@ -221,8 +219,6 @@ async def test_dial_while_the_line_is_being_called_waits_for_it_and_a_second_is_
     assert placed(t)[-1].args[0] == f"sip:{CALLER}@{OUT}" and call.legs["out-1"] == placed(t)[-1].leg
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: a dial waiting for the line keeps its admission until the "
-                                       "session ends when the line fails (the machine drops it silently)")
 async def test_dial_dropped_because_the_line_failed_gives_its_admission_back(t: InProcess) -> None:
     u = kept_user(t)
     call = t.domain.sessions.start(u)
@@ -267,3 +263,18 @@ async def test_view_and_require(t: InProcess) -> None:
     call = t.domain.sessions.start(u)
     assert t.domain.sessions.require(user(t, u.id)) is call
     assert t.domain.sessions.view(call) == {"id": call.id, "line": "calling", "line_invites": 1, "calls": []}
+
+
+async def test_a_dial_refused_while_another_is_dialling_leaves_the_active_call_active(t: InProcess) -> None:
+    u = kept_user(t)
+    line_up(t, u)
+    t.far.call_in(invite("A1", called=BUSINESS, from_user="03098765432"))  # auto-answered: the active call
+    first = t.domain.sessions.dial(u, "+493011111111")  # holds A1 and dials
+    t.domain.sessions.action(u, "retrieve", "in-A1")
+    admitted = t.node.gate.admitted
+    with refused(409, "already-dialling"):
+        t.domain.sessions.dial(u, "+493022222222")
+    view = t.domain.sessions.view(t.domain.sessions.require(u))
+    states = {c["call"]: c["state"] for c in view["calls"]}
+    assert states["in-A1"] == "active" and states[first["call"]] == "dialing", states
+    assert t.node.gate.admitted == admitted, "the refused dial's admission went back"
