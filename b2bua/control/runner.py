@@ -25,6 +25,8 @@ from b2bua.ops.metrics import Metrics
 from b2bua.sip.types import InboundInvite, LegAnswered, LegDtmf, LegEnded, LegMedia, LegProgress
 
 T = TypeVar("T")
+MediaAction = (call_events.PlayTone | call_events.StopTone | call_events.PlayFile | call_events.StopFile
+               | call_events.Unlink | call_events.WatchMedia | call_events.StartRecording)
 LegEvent = LegProgress | LegMedia | LegAnswered | LegEnded | LegDtmf
 
 
@@ -220,7 +222,9 @@ class CallRunner:
                 case call_events.PlaceCall() | call_events.Link() | call_events.Respond() | call_events.Answer() \
                         | call_events.Hangup() | call_events.SetHold() | call_events.SendDtmf():
                     self._signalling_action(call, action, now)
-                case _:
+                case call_events.PlayTone() | call_events.StopTone() | call_events.PlayFile() \
+                        | call_events.StopFile() | call_events.Unlink() | call_events.WatchMedia() \
+                        | call_events.StartRecording():
                     self._media_action(call, action)
 
     def _signalling_action(self, call: ActiveCall, action: call_events.Action, now: float) -> None:
@@ -252,9 +256,9 @@ class CallRunner:
             case call_events.SendDtmf():
                 self._watch(call, engine.send_dtmf(legs[action.role], action.digit, action.duration_ms), "dtmf")
 
-    def _media_action(self, call: ActiveCall, action: call_events.Action) -> None:
+    def _media_action(self, call: ActiveCall, action: MediaAction) -> None:
         """Media actions toward a leg that is already gone are dropped (its call is ending)."""
-        leg = call.legs.get(getattr(action, "role", ""))
+        leg = call.legs.get(action.role)
         if leg is None:
             return
         engine = self.engine
