@@ -9,4 +9,5 @@ RUN scripts/setup.sh && rm -rf /root/.cache/pip
 EXPOSE 5060/udp 8080/tcp
 # listen on all interfaces; set B2BUA_SIP__PUBLIC_HOST to the address peers reach, and mount your own config
 ENV B2BUA_SIP__LISTEN_IP=0.0.0.0 B2BUA_HTTP__LISTEN_IP=0.0.0.0
-CMD [".venv/bin/python", "-m", "b2bua", "run"]
+# init: creates the database on the very first start only (and refuses one deleted since; see README)
+CMD ["sh", "-c", ".venv/bin/python -m b2bua init && exec .venv/bin/python -m b2bua run"]

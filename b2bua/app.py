@@ -11,12 +11,14 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from b2bua import __version__
 from b2bua.api.application import create_app
 from b2bua.api.context import ApiContext
+from b2bua.api.limits import ApiLimits
 from b2bua.api.models import Health
 from b2bua.calls.routing import Router
 from b2bua.calls.trunkauth import TrunkAuthenticator
@@ -24,6 +26,7 @@ from b2bua.control.admission import AdmissionGate
 from b2bua.control.dispatch import EventDispatcher
 from b2bua.control.inbound import InboundCalls
 from b2bua.control.interfaces import Engine
+from b2bua.control.journal import LiveDialogs
 from b2bua.control.runner import CallRunner
 from b2bua.control.screening import InviteScreen
 from b2bua.control.watchdog import AdmissionWatchdog
@@ -37,13 +40,16 @@ from b2bua.lifecycle import (
     http_serving,
     store_open,
 )
+from b2bua.ops.filemodes import tighten
 from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings
+from b2bua.recovery import crash_recovered
 from b2bua.sip.engine import EngineConfig, SipEngine, read_build_limits
 from b2bua.sip.types import BuildLimits, EngineEvent
 from b2bua.store.sqlite import Store
 from b2bua.telecommuter.domain import Domain, build_domain, build_foundations
+from b2bua.upkeep import readiness, store_upkeep
 
 LEG_MARGIN = 4  # legs kept back from PJSUA_MAX_CALLS for announcements, test calls and count/create races
 _PJ_LEVEL = {0: "error", 1: "error", 2: "warning", 3: "info", 4: "debug", 5: "debug", 6: "debug"}
@@ -122,13 +128,14 @@ def compose(settings: Settings, store: Store, engine: Engine, limits: BuildLimit
     try:
         base = build_foundations(settings, store, store, bus, metrics, var_dir)
     except OSError as e:
-        raise StartupError("voicemail directory not usable", 2, error=str(e)) from e
+        raise StartupError("voicemail greeting not usable", 2, error=str(e)) from e
     runner = CallRunner(engine, gate, metrics, base.records)
     domain = build_domain(settings, base, store, runner, gate, router, bus, var_dir)
     screen = InviteScreen(_trunk_auth(settings, router), router, domain.policy, gate)
     inbound = InboundCalls(runner, domain.policy, metrics, our_host=sip.public_host or sip.listen_ip,
                            no_answer_timeout_s=sip.no_answer_timeout_s)
-    return Node(metrics, gate, bus, runner, domain, screen, EventDispatcher(runner, inbound, metrics))
+    dialogs = LiveDialogs(store.journal, runner, metrics)
+    return Node(metrics, gate, bus, runner, domain, screen, EventDispatcher(runner, inbound, metrics, dialogs))
 
 
 async def _start(settings: Settings, config_path: str, stack: contextlib.AsyncExitStack) -> asyncio.Task[None]:
@@ -136,20 +143,25 @@ async def _start(settings: Settings, config_path: str, stack: contextlib.AsyncEx
     sip = settings.sip
     limits = read_build_limits()
     metrics = Metrics()
-    store = stack.enter_context(store_open(settings.store.path))
+    tighten(_private_paths(settings), settings.node.umask)
+    store = stack.enter_context(store_open(settings.store.path, metrics, config_path))
     token = admin_token(settings, settings.store.path.parent)
     engine = SipEngine(_engine_config(settings), log=_pjsip_log)
     node = compose(settings, store, engine, limits, metrics)
+    await stack.enter_async_context(store_upkeep(store, node.domain, settings.store.upkeep_s))  # exits after calls
     loop = asyncio.get_running_loop()
 
     def emit(event: EngineEvent) -> None:  # SIP thread -> asyncio, one loop turn
         loop.call_soon_threadsafe(node.dispatcher.on_event, event)
 
     where = f"{sip.listen_ip}:{sip.listen_port}"
+    await stack.enter_async_context(crash_recovered(store, settings, metrics))  # before the engine takes the port
     await stack.enter_async_context(engine_running(engine, node.screen.screen, emit, where))
     _publish_limits(metrics, limits, node.gate, engine)
-    health = functools.partial(_health, engine, limits, node.gate, node.runner)
-    app = create_app(ApiContext(token, node.domain, node.runner, metrics, health))
+    health = functools.partial(_health, engine, limits, node.gate, node.runner,
+                               functools.partial(readiness, store, node.domain))
+    api_limits = ApiLimits.from_settings(settings.http)
+    app = create_app(ApiContext(token, node.domain, node.runner, metrics, health, limits=api_limits))
     http = settings.http
     http_task = await stack.enter_async_context(http_serving(app, http.listen_ip, http.port, node.bus))
     await stack.enter_async_context(calls_drained(node.runner, node.gate))
@@ -158,6 +170,15 @@ async def _start(settings: Settings, config_path: str, stack: contextlib.AsyncEx
     get_logger("b2bua").info("b2bua started", config=config_path, sip=where, http=f"{http.listen_ip}:{http.port}",
                            store=str(settings.store.path), node=settings.node.name)
     return http_task
+
+
+def _private_paths(settings: Settings) -> list[Path]:
+    """What we wrote before the umask was ours to set: state, token, recordings (tightened at start)."""
+    db = settings.store.path
+    var_dir = db.parent
+    voicemail = Path(settings.voicemail.dir) if settings.voicemail.dir else var_dir / "voicemail"
+    return [var_dir, db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), var_dir / "admin-token",
+            var_dir / "media", voicemail]
 
 
 def _engine_config(settings: Settings) -> EngineConfig:
@@ -211,16 +232,18 @@ def _publish_limits(metrics: Metrics, limits: BuildLimits, gate: AdmissionGate, 
     log.info("pjsua2 limits", pjsip=limits.pjsip_version, build=limits.build, **{k: v for k, v in shown.items()})
 
 
-def _health(engine: SipEngine, limits: BuildLimits, gate: AdmissionGate, runner: CallRunner) -> Health:
+def _health(engine: SipEngine, limits: BuildLimits, gate: AdmissionGate, runner: CallRunner,
+            checks: Callable[[], dict[str, str]]) -> Health:
     gauges = _EngineGauges(engine)
     up = gauges.up()
+    parts = checks()
     return Health.model_validate({
-        "status": "ok" if up else "degraded", "version": __version__,
+        "status": "ok" if up and all(v == "ok" for v in parts.values()) else "degraded", "version": __version__,
         "engine": {"up": up, "loop_lag_s": round(gauges.lag(), 4), "legs": engine.leg_count, "turns": engine.turns},
         "limits": asdict(limits),
         "admission": {"ceiling": gate.ceiling, "admitted": gate.admitted, "closed": gate.closed,
                       "rate": gate.rate, "burst": gate.burst},
-        "active_calls": len(runner.calls),
+        "active_calls": len(runner.calls), "checks": parts,
     })
 
 

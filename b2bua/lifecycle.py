@@ -17,7 +17,9 @@ from b2bua.control.admission import AdmissionGate
 from b2bua.control.runner import CallRunner
 from b2bua.eventbus import EventBus
 from b2bua.ops.logging import get_logger
+from b2bua.ops.metrics import Metrics
 from b2bua.sip.types import BuildLimits, EngineEvent, InboundInvite, ScreenResult
+from b2bua.store.opening import StoreUnusable, open_existing
 from b2bua.store.sqlite import Store
 
 FORCED_EXIT_CODE = 130
@@ -55,8 +57,12 @@ class ShutdownSignals:
 
 
 @contextlib.contextmanager
-def store_open(path: Path) -> Iterator[Store]:
-    store = Store(path)
+def store_open(path: Path, metrics: Metrics, config_path: str) -> Iterator[Store]:
+    """The existing database (a missing one is an error: ``b2bua init`` makes it), closed on the way out."""
+    try:
+        store = open_existing(path, metrics, f"b2bua init -c {config_path}")
+    except StoreUnusable as e:
+        raise StartupError("database not usable", 2, path=str(path), reason=e.reason) from e
     try:
         yield store
     finally:
@@ -109,8 +115,10 @@ class _QuietServer(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def http_serving(app: Any, host: str, port: int, bus: EventBus) -> AsyncIterator[asyncio.Task[None]]:
     """Serve the API; yields the server task (it ends early only if the server fails, e.g. port in use)."""
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from any loopback peer as the client, and
+    # the API's per-source limits would believe it (trusted proxies are the API's setting: [http] trusted_proxies)
     server = _QuietServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                         lifespan="off", timeout_graceful_shutdown=3))
+                                         lifespan="off", timeout_graceful_shutdown=3, proxy_headers=False))
     task = asyncio.create_task(server.serve())
     try:
         yield task

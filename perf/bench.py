@@ -163,7 +163,8 @@ def start_b2bua(work: Path, ceiling: int = 0, max_call_rate: float = 0, rtp_port
                 ptime_ms: int = 20) -> B2bua:
     """The capacity runs switch the call-rate limit off (0) to find the raw limits; the overload run sets it.
     Each leg takes an RTP and an RTCP port: 4000 ports hold 1000 bridged calls. ``ptime_ms`` is the product's
-    ``sip.ptime_ms`` (what the B2BUA sends and its bridge's frame; the load tools keep sending 20 ms)."""
+    ``sip.ptime_ms`` (what the B2BUA sends and its bridge's frame; the load tools keep sending 20 ms).
+    ``B2bua.start`` runs ``b2bua init`` first, as an operator does (a fresh work directory has no database)."""
     b = B2bua(work, block=90, max_bridged_calls=ceiling, max_call_rate=max_call_rate, no_answer_timeout_s=30,
               extra_config=BENCH_CONFIG, routes_before=MOBILE_ROUTE, rtp_port_count=rtp_ports,
               env={"B2BUA_SIP__PTIME_MS": str(ptime_ms)})

@@ -8,8 +8,9 @@ settings, calls and events ("me" works as the user id). Another user's call is s
 from __future__ import annotations
 
 import hmac
+import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -19,8 +20,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from b2bua.api.limits import ApiLimits
 from b2bua.api.models import Health, Problem
 from b2bua.control.runner import CallRunner
+from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.telecommuter.domain import Domain
 from b2bua.telecommuter.errors import Refused
@@ -40,6 +43,7 @@ class ApiContext:
     runner: CallRunner
     metrics: Metrics
     health: Callable[[], Health]
+    limits: ApiLimits = field(default_factory=ApiLimits.from_settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +61,20 @@ Context = Annotated[ApiContext, Depends(context)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def principal(ctx: Context, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def principal(request: Request, ctx: Context,
+                    cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """Who is asking; a source that keeps failing is throttled (``AuthGuard``) before its token is looked at."""
+    guard = ctx.limits.auth
+    source = guard.client(request.client.host if request.client else None, request.headers.get("x-forwarded-for"))
+    guard.refuse_if_blocked(source, ctx.metrics)
     if cred is None:
+        guard.failed(source, "missing-token", request.url.path, ctx.metrics)
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     if hmac.compare_digest(cred.credentials.encode(), ctx.admin_token.encode()):
         return Principal(True, None)
     user = ctx.domain.accounts.by_token(cred.credentials)
     if user is None:
+        guard.failed(source, "invalid-token", request.url.path, ctx.metrics)
         raise HTTPException(403, "invalid token")
     return Principal(False, user)
 
@@ -122,6 +133,19 @@ async def _invalid(_: Request, e: Exception) -> JSONResponse:
                    errors=errors)
 
 
+async def _store_error(request: Request, e: Exception) -> JSONResponse:
+    """The database refused (disk full, read-only, file gone): a fault of ours the client may retry, not a 500."""
+    if isinstance(e, sqlite3.IntegrityError):  # a conflict the domain did not expect: a bug, not the disk
+        return await _unexpected(request, e)
+    return problem(503, f"the database cannot be used now: {e}", "store-unavailable", {"Retry-After": "10"})
+
+
+async def _unexpected(request: Request, e: Exception) -> JSONResponse:
+    get_logger("api").error("request failed", method=request.method, path=request.url.path, error=repr(e),
+                            exc_info=e)
+    return problem(500, "the request failed inside the service; the failure is logged", "internal-error")
+
+
 def document_problems_as_sent(schema: dict[str, Any]) -> None:
     """FastAPI documents a response ``model`` under the route's own media type (application/json) and leaves the
     ``application/problem+json`` entry of ``PROBLEMS`` without a schema; a refusal is sent as problem+json only, so
@@ -140,3 +164,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(sqlite3.DatabaseError, _store_error)
+    app.add_exception_handler(Exception, _unexpected)  # anything else: still problem+json (500), and logged

@@ -263,3 +263,6 @@ class Health(BaseModel):
     limits: dict[str, Any]
     admission: AdmissionView
     active_calls: int
+    checks: dict[str, str] = Field(default_factory=dict, description="readiness of the parts beside the engine "
+                                   "(store, voicemail): \"ok\" or \"degraded: <why>\"; any degraded part makes "
+                                   "status \"degraded\"")

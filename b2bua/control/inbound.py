@@ -10,6 +10,7 @@ from b2bua.control.interfaces import Attach, CallPolicy
 from b2bua.control.runner import CallRunner
 from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
+from b2bua.ops.ratelimited_log import Level, RateLimitedLog
 from b2bua.sip import message
 from b2bua.sip.types import Admit, InboundInvite, IncomingCall, InviteRejected
 
@@ -18,7 +19,9 @@ PASSED_HEADERS = ("P-Asserted-Identity", "Privacy")
 
 # a challenge precedes every authenticated call, and a blocked source may flood: not worth a log line each (the
 # metric counts them); a failed password is a warning
-_REJECT_LOG_LEVEL = {"auth-challenge": "debug", "auth-blocked": "debug", "auth-failed": "warning"}
+_REJECT_LOG_LEVEL: dict[str, Level] = {"auth-challenge": "debug", "auth-blocked": "debug", "auth-failed": "warning"}
+# a flood of refused INVITEs from one source writes a few lines and then a count, never one line per INVITE
+REJECT_LOG_LINES, REJECT_LOG_INTERVAL_S = 5, 10.0
 
 
 class InboundCalls:
@@ -30,6 +33,8 @@ class InboundCalls:
         self.our_host = our_host
         self.no_answer_timeout_s = no_answer_timeout_s
         self._log = get_logger("calls")
+        self._rejects = RateLimitedLog(self._log, lines=REJECT_LOG_LINES, interval_s=REJECT_LOG_INTERVAL_S,
+                                       suppressed=metrics.log_lines_suppressed.labels("invite-rejected"))
 
     def accept(self, event: IncomingCall) -> None:
         """The INVITE arrives holding one admission: it goes to a call, or back to the gate with a 500."""
@@ -49,9 +54,9 @@ class InboundCalls:
     def rejected(self, event: InviteRejected) -> None:
         self.metrics.rejected.labels(str(event.code), event.reason).inc()
         inv = event.invite
-        log = getattr(self._log, _REJECT_LOG_LEVEL.get(event.reason, "info"))
-        log("invite rejected", code=event.code, reason=event.reason, src=inv.src_ip, called=inv.called,
-            sip_call_id=inv.sip_call_id, **({"detail": event.detail} if event.detail else {}))
+        self._rejects.log(_REJECT_LOG_LEVEL.get(event.reason, "info"), (event.reason, inv.src_ip), "invite rejected",
+                          code=event.code, reason=event.reason, src=inv.src_ip, called=inv.called,
+                          sip_call_id=inv.sip_call_id, **({"detail": event.detail} if event.detail else {}))
 
     def _trunk_call(self, inv: InboundInvite, admit: Admit) -> None:
         """Route a carrier's call onwards: the B leg presents the caller (and their asserted identity)."""

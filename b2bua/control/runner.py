@@ -57,6 +57,10 @@ class CallRunner:
     def owns_leg(self, leg_id: str) -> bool:
         return leg_id in self._by_leg
 
+    def call_of_leg(self, leg_id: str) -> ActiveCall | None:
+        entry = self._by_leg.get(leg_id)
+        return entry[0] if entry else None
+
     def new_leg_id(self) -> str:
         return self.engine.new_leg_id()
 

@@ -36,6 +36,11 @@ def write_notes(path: Path, notes: tuple[Note, ...], level: float = 0.35) -> Non
     tmp.replace(path)
 
 
+def notes_seconds(notes: tuple[Note, ...]) -> float:
+    """How long ``write_notes`` makes these notes (known without writing them)."""
+    return sum(int(RATE * secs) for _, secs in notes) / RATE
+
+
 def wav_seconds(path: Path) -> float:
     with wave.open(str(path), "rb") as w:
         return w.getnframes() / float(w.getframerate())

@@ -45,6 +45,36 @@ class Metrics:
                                      registry=r)
         self.engine_faults = Counter("b2bua_engine_faults", "errors raised inside pjsua2 callbacks", ["where"],
                                      registry=r)
+        self.store_errors = Counter("b2bua_store_errors", "database operations that failed (disk full, read-only, "
+                                    "file gone), by operation (\"insert:cdr\", \"commit\", ...)", ["operation"],
+                                    registry=r)
+        self.pending_writes = Gauge("b2bua_pending_writes", "call records (cdr) and voicemail rows the database "
+                                    "refused, kept in memory and retried", ["kind"], registry=r)
+        self.event_streams = Gauge("b2bua_event_streams", "live event streams open", registry=r)
+        self.event_streams_refused = Counter("b2bua_event_streams_refused", "event streams refused (429) by the "
+                                             "limit reached: per user or in all", ["limit"], registry=r)
+        self.api_auth_failures = Counter("b2bua_api_auth_failures", "API requests refused for authentication: "
+                                         "missing-token, invalid-token, or blocked (source throttled, 429)",
+                                         ["reason"], registry=r)
+        self.api_auth_blocked_sources = Gauge("b2bua_api_auth_blocked_sources", "client addresses blocked now "
+                                              "for failed API authentication", registry=r)
+        self.log_lines_suppressed = Counter("b2bua_log_lines_suppressed", "repeated log lines left out by "
+                                            "rate limiting, by what they were about", ["what"], registry=r)
+        self._crash_recovery(r)
+
+    def _crash_recovery(self, r: CollectorRegistry) -> None:
+        """The live-dialog journal and what a start cleaned up after an unclean stop."""
+        self.unclean_start = Gauge("b2bua_unclean_start", "1 if this run started after an unclean stop (crash, "
+                                   "kill, forced exit)", registry=r)
+        self.recovery_byes = Counter("b2bua_recovery_byes", "BYEs sent at start for dialogs the last run left up, "
+                                     "by result: answered (2xx), gone (481), failed (other or none)", ["result"],
+                                     registry=r)
+        self.recovery_cdrs = Counter("b2bua_recovery_cdrs_closed", "call records written at start (outcome "
+                                     "aborted) for calls the last run left up", registry=r)
+        self.recovery_seconds = Gauge("b2bua_recovery_seconds", "how long ending the last run's dialogs took at "
+                                      "start", registry=r)
+        self.journal_errors = Counter("b2bua_dialog_journal_errors", "writes to the live-dialog journal that "
+                                      "failed (those dialogs are not ended after a crash)", registry=r)
 
     def bind_engine(self, legs: Callable[[], float], lag: Callable[[], float], up: Callable[[], float]) -> None:
         self.active_legs.set_function(legs)

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from b2bua.ops.filemodes import parse_umask
+
 BUNDLED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "b2bua.toml"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -42,6 +44,14 @@ class _Section(BaseModel):
 
 class NodeSettings(_Section):
     name: str = "b2bua-1"
+    umask: str = Field("0077", description="octal umask set at start: what the service writes (database, "
+                       "recordings, token) is private to its user; \"0027\" lets its group read")
+
+    @field_validator("umask")
+    @classmethod
+    def _umask(cls, v: str) -> str:
+        parse_umask(v)
+        return v
 
 
 class SipSettings(_Section):
@@ -90,6 +100,16 @@ class HttpSettings(_Section):
     listen_ip: str = "127.0.0.1"
     port: Port = 8080
     admin_token: str = Field("", description="bearer token for the management API; empty: generated at start")
+    max_event_streams_per_user: int = Field(8, ge=1, le=1000, description="live event streams open at once for "
+                                            "one user (tabs, devices); beyond: 429")
+    max_event_streams: int = Field(500, ge=1, le=100000, description="live event streams open at once in all "
+                                   "(each holds a socket, which RTP needs too); beyond: 429")
+    auth_max_failures: int = Field(20, ge=1, le=10000, description="requests with a missing or wrong token "
+                                   "from one source within 60 s before it is blocked (token guessing)")
+    auth_block_s: int = Field(300, ge=1, le=86400, description="how long such a source gets 429, even with a "
+                              "right token")
+    trusted_proxies: list[str] = Field(default_factory=list, description="CIDRs of reverse proxies whose "
+                                       "X-Forwarded-For names the client; empty: the peer address is the client")
 
     @field_validator("listen_ip")
     @classmethod
@@ -97,9 +117,13 @@ class HttpSettings(_Section):
         ipaddress.ip_address(v)
         return v
 
+    _proxies = field_validator("trusted_proxies")(lambda v: [str(ipaddress.ip_network(n, strict=False)) for n in v])
+
 
 class StoreSettings(_Section):
     path: Path = Path("var/b2bua.sqlite")
+    upkeep_s: float = Field(5.0, gt=0, le=300, description="how often writes the database refused are retried "
+                            "and a deleted database file is looked for")
 
 
 class LoggingSettings(_Section):

@@ -13,11 +13,12 @@ from typing import Any
 
 import pjsua2 as pj
 
-from b2bua.sip import message
+from b2bua.sip import dialog, message
 from b2bua.sip.legs import Leg, LegTable, SipAccount, call_op
 from b2bua.sip.media_ops import MediaOps
 from b2bua.sip.types import (
     Admit,
+    Dialog,
     EngineEvent,
     EngineFault,
     Headers,
@@ -79,6 +80,7 @@ class CallOps:
         leg = Leg(self, acc, self._legs.new_id(), prm.callId)
         self._legs.add(leg)
         invite = _read_invite(leg.leg_id, prm, now)
+        leg.invite_headers = invite.headers
         decision = self._screen(invite)
         if isinstance(decision, Reject):
             leg.silent = True
@@ -89,7 +91,7 @@ class CallOps:
         assert isinstance(decision, Admit)
         self._emit(IncomingCall(invite, decision))
 
-    def on_state(self, leg: Leg) -> None:
+    def on_state(self, leg: Leg, prm: Any) -> None:
         ci = leg.getInfo()
         st = ci.state
         if st == pj.PJSIP_INV_STATE_EARLY and leg.outbound:
@@ -97,12 +99,27 @@ class CallOps:
                 self._emit(LegProgress(leg.leg_id, int(ci.lastStatusCode)))
         elif st == pj.PJSIP_INV_STATE_CONFIRMED:
             if not leg.silent:
-                self._emit(LegAnswered(leg.leg_id))
+                self._emit(LegAnswered(leg.leg_id, self._dialog(leg, ci, prm)))
         elif st == pj.PJSIP_INV_STATE_DISCONNECTED and not leg.ended:
             self._legs.retire(leg)
             self._media.release(leg)  # before LegEnded: a recording is complete when the app hears the leg ended
             if not leg.silent:
                 self._emit(LegEnded(leg.leg_id, int(ci.lastStatusCode), str(ci.lastReason)))
+
+    def _dialog(self, leg: Leg, ci: Any, prm: Any) -> Dialog | None:
+        """The dialog as the ACK that confirmed it shows it (we sent it on an outbound leg, received it on an
+        inbound one); None if it cannot be read: the leg then goes unjournaled, never unanswered."""
+        try:
+            text, address = _confirming_message(prm.e)
+            if leg.outbound:
+                found = dialog.from_sent_ack(text, address)
+            else:
+                found = dialog.from_received_ack(text, leg.invite_headers, str(ci.remoteContact), address)
+        except Exception as e:
+            found, text = None, f"{e!r}"
+        if found is None:
+            self._log(2, f"{leg.leg_id}: dialog not journaled, confirming message unreadable: {text[:200]!r}")
+        return found
 
     def on_media(self, leg: Leg) -> None:
         ci = leg.getInfo()
@@ -181,6 +198,21 @@ class CallOps:
         p.digits = digits
         p.duration = duration_ms
         leg.sendDtmf(p)
+
+
+def _confirming_message(e: Any) -> tuple[str, str]:
+    """The text of the message in a call-state event (pjsua2's ``SipEvent``) and where it went or came from."""
+    if e.type == pj.PJSIP_EVENT_TX_MSG:
+        return str(e.body.txMsg.tdata.wholeMsg), str(e.body.txMsg.tdata.dstAddress)
+    if e.type == pj.PJSIP_EVENT_RX_MSG:
+        return str(e.body.rxMsg.rdata.wholeMsg), str(e.body.rxMsg.rdata.srcAddress)
+    if e.type == pj.PJSIP_EVENT_TSX_STATE:
+        src = e.body.tsxState.src
+        if e.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG:
+            return str(src.rdata.wholeMsg), str(src.rdata.srcAddress)
+        if e.body.tsxState.type == pj.PJSIP_EVENT_TX_MSG:
+            return str(src.tdata.wholeMsg), str(src.tdata.dstAddress)
+    return "", ""
 
 
 def _read_invite(leg_id: str, prm: Any, now: float) -> InboundInvite:

@@ -22,7 +22,7 @@ class LegListener(Protocol):
 
     def guard(self, where: str, fn: Callable[..., None], *args: Any) -> None: ...
     def on_incoming(self, acc: SipAccount, prm: Any) -> None: ...
-    def on_state(self, leg: Leg) -> None: ...
+    def on_state(self, leg: Leg, prm: Any) -> None: ...
     def on_media(self, leg: Leg) -> None: ...
     def on_dtmf(self, leg: Leg, digit: str, duration_ms: int) -> None: ...
 
@@ -67,9 +67,10 @@ class Leg(pj.Call):  # type: ignore[misc]
         self.rtp_timeout_s = 0.0  # > 0: hang up when no RTP arrives for this long (see MediaOps.check_rtp)
         self.rx_pkts = -1
         self.rx_changed = 0.0
+        self.invite_headers: Headers = ()  # an inbound leg's INVITE: its Contact and Record-Route make the dialog
 
     def onCallState(self, prm: Any) -> None:
-        self.listener.guard("onCallState", self.listener.on_state, self)
+        self.listener.guard("onCallState", self.listener.on_state, self, prm)
 
     def onCallMediaState(self, prm: Any) -> None:
         self.listener.guard("onCallMediaState", self.listener.on_media, self)

@@ -73,8 +73,25 @@ class LegMedia:
 
 
 @dataclass(frozen=True, slots=True)
+class Dialog:
+    """What ending a confirmed dialog from a fresh process takes (RFC 3261 §12.2.1.1), read on the SIP thread from
+    the ACK that confirmed it: a crash then leaves enough in the journal for the next start to send its BYE."""
+
+    sip_call_id: str
+    local_uri: str  # our From (outbound leg) or To (inbound leg) URI, without its tag
+    local_tag: str
+    remote_uri: str
+    remote_tag: str
+    request_uri: str  # of in-dialog requests: the peer's Contact (its remote target)
+    route_set: tuple[str, ...]  # Route header values in-dialog requests carry, in order
+    destination: str  # "host:port" in-dialog requests are sent to
+    cseq: int  # for a BYE from a fresh process: above every CSeq the dialog can have used
+
+
+@dataclass(frozen=True, slots=True)
 class LegAnswered:
     leg_id: str
+    dialog: Dialog | None = None  # None: the confirming message could not be read (the leg is not journaled)
 
 
 @dataclass(frozen=True, slots=True)

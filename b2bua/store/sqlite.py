@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from b2bua.ops.metrics import Metrics
+from b2bua.store.faults import StoreFaults, connect
+from b2bua.store.journal import DialogJournal
 from b2bua.telecommuter.users import Conflict, Desk, Message, Mode, User
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
@@ -72,6 +75,27 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE users ADD COLUMN no_supervision INTEGER NOT NULL DEFAULT 0;
     """,
+    """
+    CREATE TABLE dialog_journal (
+        sip_call_id  TEXT NOT NULL,
+        local_tag    TEXT NOT NULL,
+        leg_id       TEXT NOT NULL,
+        call_id      TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        user_id      TEXT NOT NULL DEFAULT '',
+        call_started REAL NOT NULL,
+        answered_at  REAL NOT NULL,
+        local_uri    TEXT NOT NULL,
+        remote_uri   TEXT NOT NULL,
+        remote_tag   TEXT NOT NULL,
+        request_uri  TEXT NOT NULL,
+        route_set    TEXT NOT NULL DEFAULT '[]',
+        destination  TEXT NOT NULL,
+        cseq         INTEGER NOT NULL,
+        call_info    TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (sip_call_id, local_tag)
+    );
+    """,
 ]
 
 _USER_COLUMNS = ("id", "name", "extension", "business_number", "telecommuter_number", "mode", "class_of_service",
@@ -82,13 +106,18 @@ _UPDATABLE = set(_USER_COLUMNS) - {"id", "created_at"}
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, metrics: Metrics | None = None, *, create: bool = True) -> None:
+        """``create=False``: the database must exist (``b2bua run``; only ``b2bua init`` makes a new one)."""
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.faults = StoreFaults(path, metrics)  # what went wrong lately: counted, logged, on /health
+        self._db = connect(path, self.faults, create)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self.faults.opened()
         self.migrate()
+        self.journal = DialogJournal(self._db)  # live dialogs, for crash recovery
 
     @property
     def schema_version(self) -> int:
@@ -102,7 +131,13 @@ class Store:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            if self._db.in_transaction:  # a failed COMMIT (disk full) may leave the transaction open
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise
 
     def migrate(self) -> None:
         v = self.schema_version
@@ -253,6 +288,17 @@ class Store:
         cur = self._db.execute("SELECT * FROM cdr ORDER BY started_at DESC LIMIT ?", (limit,))
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def health(self) -> str:
+        """"ok", or "degraded: <why>": the last operation failed, or the file was deleted under us."""
+        return self.faults.status()
+
+    def probe(self) -> str:
+        """After a failure, try a harmless write (nothing else may come to clear it); returns ``health()``."""
+        if self.faults.error and not self.faults.gone():
+            with contextlib.suppress(sqlite3.DatabaseError):
+                self._db.execute(f"PRAGMA user_version = {self.schema_version}")
+        return self.health()
 
     def close(self) -> None:
         self._db.close()

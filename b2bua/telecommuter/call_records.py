@@ -1,8 +1,9 @@
 """What happens around a call rather than in it: a call detail record when it ends, its state changes on the
 user's live event stream, voicemail kept or discarded, and the test call's result on the user's record.
 
-This is the runner's ``CallObserver``; the runner shields calls from its failures (a full disk loses a record
-line in the log, never a call)."""
+This is the runner's ``CallObserver``; the runner shields calls from its failures, and a record the database
+refuses (disk full, read-only, file gone) waits in ``PendingWrites`` and is retried: a call never waits for the
+store, and a passing store fault loses no record."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from b2bua.calls.machine import CallKind
 from b2bua.control.active import ActiveCall
 from b2bua.eventbus import EventBus
 from b2bua.telecommuter.mailbox import Mailbox
+from b2bua.telecommuter.pending_writes import PendingWrites
 from b2bua.telecommuter.users import UserRepository
 
 # the event-stream kind a user's call state change is published under
@@ -29,8 +31,9 @@ class CallRecordRepository(Protocol):
 
 class CallRecords:
     def __init__(self, repository: CallRecordRepository, users: UserRepository, mailbox: Mailbox,
-                 bus: EventBus) -> None:
+                 bus: EventBus, pending: PendingWrites) -> None:
         self.repository = repository
+        self.pending = pending
         self.users = users
         self.mailbox = mailbox
         self.bus = bus
@@ -58,14 +61,15 @@ class CallRecords:
         if call.user_id:
             user = self.users.get_user(call.user_id)
             business = user.business_number if user else ""
-        self.repository.add_cdr({
+        row = {
             "id": call.id, "sip_call_id": info.get("sip_call_id", ""), "kind": call.kind.value,
             "user_id": call.user_id, "caller": info.get("caller") or business,
             "called": info.get("called") or info.get("target") or info.get("user_number", ""),
             "trunk_in": info.get("trunk_in", ""), "trunk_out": info.get("trunk_out", ""),
             "outcome": finished.outcome, "final_code": finished.code, "started_at": call.created,
             "duration_s": (finished.ended_at - finished.answered_at) if finished.answered_at is not None else 0.0,
-        })
+        }
+        self.pending.write("cdr", row, lambda: self.repository.add_cdr(row))
 
     # ------------------------------------------------------------------------------------------ reading
     def ended(self, call_id: str) -> dict[str, Any] | None:

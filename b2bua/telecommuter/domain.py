@@ -22,6 +22,7 @@ from b2bua.telecommuter.incoming_planner import IncomingPlanner
 from b2bua.telecommuter.mailbox import Mailbox
 from b2bua.telecommuter.modes import Modes
 from b2bua.telecommuter.outgoing import OutgoingCalls
+from b2bua.telecommuter.pending_writes import PendingWrites
 from b2bua.telecommuter.policy import TelecommuterPolicy
 from b2bua.telecommuter.presentation import Presentation
 from b2bua.telecommuter.sessions import Sessions
@@ -58,12 +59,13 @@ def classes_of_service(settings: Settings) -> dict[str, ClassOfService]:
 
 def build_foundations(settings: Settings, users: UserRepository, cdrs: CallRecordRepository, bus: EventBus,
                       metrics: Metrics, var_dir: Path) -> Foundations:
-    """Raises OSError when the voicemail directory cannot be used (a start-up error, not a call failure)."""
+    """A voicemail directory that cannot be used now degrades voicemail only (``VoicemailBoxes.readiness``)."""
     tc = settings.telecommuter
     rules = DiallingRules(Dialplan(tc.home_country, tc.internal_pattern), classes_of_service(settings), metrics)
     boxes = VoicemailBoxes(settings.voicemail, users, var_dir / "voicemail")
-    mailbox = Mailbox(users, boxes, bus)
-    return Foundations(rules, mailbox, CallRecords(cdrs, users, mailbox, bus))
+    pending = PendingWrites(metrics)  # records and messages the database refused for now
+    mailbox = Mailbox(users, boxes, bus, pending)
+    return Foundations(rules, mailbox, CallRecords(cdrs, users, mailbox, bus, pending))
 
 
 def build_domain(settings: Settings, base: Foundations, users: UserRepository, runner: CallRunner,
@@ -83,7 +85,7 @@ def build_domain(settings: Settings, base: Foundations, users: UserRepository, r
     outgoing = OutgoingCalls(runner, gate, router, rules, presentation, tc,
                              target_answer_timeout_s=sip.no_answer_timeout_s)
     modes = Modes(users, rules, desks, sessions, outgoing, directory, gate, bus)
-    planner = IncomingPlanner(users, rules, sessions, base.mailbox.boxes, runner, router, presentation, tc)
+    planner = IncomingPlanner(users, rules, sessions, base.mailbox, runner, router, presentation, tc)
     trunk_classes = {t.name: t.class_of_service for t in settings.trunks if t.class_of_service}
     policy = TelecommuterPolicy(directory, rules, trunk_classes, planner)
     return Domain(accounts, desks, modes, outgoing, sessions, base.mailbox, base.records, policy, bus)

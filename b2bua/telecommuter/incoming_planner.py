@@ -15,20 +15,20 @@ from b2bua.sip import message
 from b2bua.sip.types import Admit, InboundInvite
 from b2bua.telecommuter.dialling import DiallingRules
 from b2bua.telecommuter.errors import Refused
+from b2bua.telecommuter.mailbox import Mailbox
 from b2bua.telecommuter.presentation import Presentation
 from b2bua.telecommuter.sessions import Sessions
 from b2bua.telecommuter.users import Mode, User, UserRepository
-from b2bua.telecommuter.voicemail import VoicemailBoxes
 
 
 class IncomingPlanner:
     def __init__(self, repository: UserRepository, rules: DiallingRules, sessions: Sessions,
-                 boxes: VoicemailBoxes, runner: CallRunner, router: Router, presentation: Presentation,
+                 mailbox: Mailbox, runner: CallRunner, router: Router, presentation: Presentation,
                  settings: TelecommuterSettings) -> None:
         self.repository = repository
         self.rules = rules
         self.sessions = sessions
-        self.boxes = boxes
+        self.mailbox = mailbox
         self.runner = runner
         self.router = router
         self.presentation = presentation
@@ -46,7 +46,7 @@ class IncomingPlanner:
         if user.mode is Mode.KEEP_CONNECTED and not paging:
             return self._to_session(user, inv, details, admit)
         ring, why = self._where_to_ring(user, caller, inv, paging)
-        voicemail = None if paging else self.boxes.plan_for(user)
+        voicemail = None if paging else self.mailbox.plan_for(user, caller)
         plan = IncomingPlan(ring, self.cfg.ring_timeout_s, voicemail, why, details)
         self._log.info("incoming for user", user_id=user.id, rings=ring.where if ring else None,
                        fallback=why or None, voicemail=voicemail is not None, paging=paging)
@@ -62,7 +62,7 @@ class IncomingPlanner:
             attach = None
         if attach is not None:
             return attach
-        plan = IncomingPlan(None, 0, self.boxes.plan_for(user), "line-busy", details)
+        plan = IncomingPlan(None, 0, self.mailbox.plan_for(user, str(details["caller"])), "line-busy", details)
         return PlannedCall(IncomingCall(plan), {**details, "trunk_in": admit.trunk})
 
     def _where_to_ring(self, user: User, caller: str, inv: InboundInvite, paging: bool) -> tuple[Ring | None, str]:

@@ -6,6 +6,7 @@ what call control told the engine from ``engine``. Runs in milliseconds; the e2e
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings, load_settings
 from b2bua.sip.types import BuildLimits
 from b2bua.store.sqlite import Store
+from b2bua.upkeep import readiness
 from tests.support.fake_engine import FakeEngine, FarEnds
 
 ADMIN = "test-admin-token"
@@ -96,11 +98,16 @@ class InProcess:
         return data["user"]["id"], data["token"]
 
 
-def _health() -> Health:
+def health_of(store: Store, node: Node) -> Health:
+    """/health as the product builds it, the engine always up: admission, calls and the readiness checks."""
+    checks = readiness(store, node.domain)
+    gate = node.gate
     return Health.model_validate({
-        "status": "ok", "version": "test", "engine": {"up": True, "loop_lag_s": 0.0, "legs": 0, "turns": 0},
-        "limits": {}, "admission": {"ceiling": 0, "admitted": 0, "closed": False, "rate": 0, "burst": 0},
-        "active_calls": 0})
+        "status": "ok" if all(v == "ok" for v in checks.values()) else "degraded", "version": "test",
+        "engine": {"up": True, "loop_lag_s": 0.0, "legs": 0, "turns": 0}, "limits": {},
+        "admission": {"ceiling": gate.ceiling, "admitted": gate.admitted, "closed": gate.closed, "rate": gate.rate,
+                      "burst": gate.burst},
+        "active_calls": len(node.runner.calls), "checks": checks})
 
 
 @asynccontextmanager
@@ -108,11 +115,13 @@ async def in_process(tmp: Path, extra_config: str = "") -> AsyncIterator[InProce
     cfg = tmp / "b2bua.toml"
     cfg.write_text(config_text(tmp / "var", extra_config))
     settings = load_settings(cfg)
-    store = Store(settings.store.path)
+    metrics = Metrics()
+    store = Store(settings.store.path, metrics)
     engine = FakeEngine()
-    node = compose(settings, store, engine, LIMITS, Metrics())
+    node = compose(settings, store, engine, LIMITS, metrics)
     far = FarEnds(node.screen.screen, node.dispatcher.on_event)
-    app = create_app(ApiContext(ADMIN, node.domain, node.runner, node.metrics, _health))
+    health = functools.partial(health_of, store, node)
+    app = create_app(ApiContext(ADMIN, node.domain, node.runner, node.metrics, health))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://b2bua.test") as client:
         try:

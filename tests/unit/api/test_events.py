@@ -14,6 +14,7 @@ import pytest
 from b2bua.api.application import create_app
 from b2bua.api.context import ApiContext
 from b2bua.api.models import Health
+from b2bua.media.sounds import write_notes
 from tests.support.inprocess import ADMIN, InProcess
 from tests.unit.api.helpers import (
     TARGET,
@@ -36,8 +37,10 @@ class EventStream:
     """One GET of the event stream against the app's ASGI callable: the response start, then event by event,
     until the test hangs up (``close``) or the server ends the stream."""
 
-    def __init__(self, t: InProcess, path: str, token: str, query: str = "", headers: dict[str, str] | None = None):
-        app = create_app(ApiContext(ADMIN, t.domain, t.runner, t.node.metrics, _no_health))
+    def __init__(self, t: InProcess, path: str, token: str, query: str = "", headers: dict[str, str] | None = None,
+                 app: Any = None) -> None:
+        """``app``: one to share between streams (their limits are the app's); default: a fresh one."""
+        app = app or create_app(ApiContext(ADMIN, t.domain, t.runner, t.node.metrics, _no_health))
         raw = [(b"host", b"b2bua.test"), (b"authorization", f"Bearer {token}".encode())]
         raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
@@ -122,7 +125,7 @@ async def test_every_kind_of_change_reaches_the_stream(t: InProcess) -> None:
             ("session", "line-calling"), ("mode", "keep-connected")}
         path = t.domain.mailbox.boxes.dir / uid / "m1.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"")  # not a WAV: the call's own duration is kept
+        write_notes(path, ((440, 1.0),))  # what the engine's recorder wrote
         t.domain.mailbox.recorded(uid, {"message_id": "m1", "path": str(path), "duration_s": 3.0})
         vm = await stream.next()
         assert vm["event"] == "voicemail" and vm["data"]["change"] == "new" and vm["data"]["waiting"] is True

@@ -69,7 +69,7 @@ async def test_user_call_whose_planning_raises_gives_admission_back_and_answers_
         result = t.far.call_in(invite("A1", called=BUSINESS))
     assert isinstance(result, Admit) and result.user_id
     assert t.engine.responses("A1") == [500]
-    reason = [c.args[1] for c in t.engine.named("respond") if c.leg == "A1"][0]
+    reason = next(c.args[1] for c in t.engine.named("respond") if c.leg == "A1")
     assert reason == (("Reason", 'SIP;cause=500;text="internal error (plan)"'),)
     assert metric(t, "b2bua_call_faults_total", stage="plan") == 1
     assert t.node.gate.admitted == 0 and t.node.gate.snapshot() == (0, 0)
@@ -88,3 +88,15 @@ async def test_incoming_call_delivered_directly_is_dispatched_to_inbound(t: InPr
     t.node.dispatcher.on_event(IncomingCall(inv, Admit("carrier", "sip:4930123456@127.0.0.3:5060", "carrier")))
     assert t.runner.owns_leg("A1") and [c.args[0] for c in t.engine.calls_placed()] == [
         "sip:4930123456@127.0.0.3:5060"]
+
+
+async def test_a_flood_of_refused_invites_writes_a_few_lines_and_a_count(t: InProcess) -> None:
+    inv = invite("A1", src_ip="127.0.0.66")
+    with capture_logs() as logs:
+        for _ in range(1000):
+            t.node.dispatcher.on_event(InviteRejected(inv, 403, "untrusted-source"))
+        t.node.dispatcher.on_event(InviteRejected(invite("B1", src_ip="127.0.0.77"), 403, "untrusted-source"))
+    written = [e for e in logs if e["event"] == "invite rejected"]
+    assert [e["src"] for e in written] == ["127.0.0.66"] * 5 + ["127.0.0.77"], "5 per source, others unaffected"
+    assert metric(t, "b2bua_invites_rejected_total", code="403", reason="untrusted-source") == 1001
+    assert metric(t, "b2bua_log_lines_suppressed_total", what="invite-rejected") == 995

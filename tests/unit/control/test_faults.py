@@ -36,7 +36,7 @@ def start_brittle(t: InProcess, fail_on: type = Answered) -> str:
     assert t.node.gate.admit() is None
     inv = invite("IN1")
     call = t.runner.start(CallKind.TRUNK, Brittle(fail_on), legs={"a": "IN1"}, invite=inv)
-    return call.id
+    return str(call.id)
 
 
 async def test_a_machine_raising_on_a_leg_event_ends_the_call_cleanly(t: InProcess) -> None:
@@ -45,7 +45,7 @@ async def test_a_machine_raising_on_a_leg_event_ends_the_call_cleanly(t: InProce
     t.far.ringing(b_leg)
     t.far.answered(b_leg)
     assert t.engine.responses("IN1")[-1] == 500, "the unanswered caller gets a final response"
-    reason = [c.args[1] for c in t.engine.named("respond") if c.args[0] == 500][0]
+    reason = next(c.args[1] for c in t.engine.named("respond") if c.args[0] == 500)
     assert reason == (("Reason", 'SIP;cause=500;text="internal error (leg-event)"'),)
     assert [c.leg for c in t.engine.named("hangup")] == [b_leg]
     assert call_id not in t.runner.calls and t.node.gate.admitted == 0

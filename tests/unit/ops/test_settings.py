@@ -58,6 +58,11 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
      "should match pattern"),
     (GOOD.replace('inbound_acl', 'outbound_auth_username = "me"\noutbound_auth_password = "pw"\ninbound_acl'),
      "trunks[0]", "outbound_auth_realm go together"),
+    (GOOD + '[node]\numask = "0x77"\n', "node.umask", "not an octal umask"),
+    (GOOD + '[node]\numask = 0o077\n', "node.umask", "valid string"),
+    (GOOD + '[node]\numask = "0700"\n', "node.umask", "deny the service's own user"),
+    (GOOD + '[http]\ntrusted_proxies = ["10.0.0.300/8"]\n', "http.trusted_proxies", "does not appear to be"),
+    (GOOD + '[http]\nmax_event_streams_per_user = 0\n', "http.max_event_streams_per_user", "greater than"),
 ])
 def test_bad_values_name_file_key_and_reason(tmp_path: Path, text: str, key: str, reason: str) -> None:
     path = write(tmp_path, text)
@@ -97,3 +102,12 @@ def test_greeting_must_be_an_8khz_mono_wav(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_settings(write(tmp_path, GOOD + '[telecommuter]\nowned_numbers = ["030123"]\n'))
     assert e.value.key.startswith("telecommuter.owned_numbers")
+
+
+def test_abuse_limits_and_file_modes_default_to_private_and_bounded(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, GOOD))
+    assert s.node.umask == "0077" and s.http.trusted_proxies == []
+    assert (s.http.max_event_streams_per_user, s.http.max_event_streams) == (8, 500)
+    assert (s.http.auth_max_failures, s.http.auth_block_s) == (20, 300)
+    s = load_settings(write(tmp_path, GOOD + '[node]\numask = "0027"\n[http]\ntrusted_proxies = ["10.1.2.3/8"]\n'))
+    assert s.node.umask == "0027" and s.http.trusted_proxies == ["10.0.0.0/8"]

@@ -14,6 +14,7 @@ from b2bua.calls.incoming import IncomingCall
 from b2bua.calls.machine import CallKind
 from b2bua.calls.routing import Router
 from b2bua.control.interfaces import Attach, PlannedCall
+from b2bua.media.sounds import write_notes
 from b2bua.sip.types import Admit, Headers, InboundInvite
 from b2bua.telecommuter.users import Mode
 from tests.support.fake_engine import invite
@@ -24,6 +25,7 @@ from tests.unit.control.helpers import (
     MOBILE,
     OUT,
     PBX,
+    events,
     headers_of,
     make_user,
     node,
@@ -170,14 +172,17 @@ async def test_logged_out_user_gets_voicemail_or_busy(t: InProcess) -> None:
 async def test_full_voicemail_box_answers_busy(tmp_path: Path) -> None:
     async with node(tmp_path, voicemail="max_messages = 1") as t:
         u = make_user(t)
-        box = t.domain.mailbox.boxes
-        plan = box.plan_for(u)
+        mailbox = t.domain.mailbox
+        plan = mailbox.plan_for(u)
         assert plan is not None
-        Path(plan.record_path).write_bytes(b"")
-        box.recorded(u.id, plan.message_id, plan.record_path, CALLER, "", BUSINESS, 2.0)
-        assert box.plan_for(u) is None
+        write_notes(Path(plan.record_path), ((440, 1.0),))
+        mailbox.recorded(u.id, {"message_id": plan.message_id, "path": plan.record_path, "caller": CALLER,
+                                "called": BUSINESS, "duration_s": 1.0})
+        assert mailbox.counts(u.id) == (1, 1)
         call_in(t, "A1")
         assert t.engine.responses("A1") == [486]
+        assert events(t, u.id, "voicemail")[-1]["change"] == "unavailable"
+        assert "box is full" in events(t, u.id, "voicemail")[-1]["why"]
 
 
 async def test_paging_never_rings_a_mobile(t: InProcess) -> None:

@@ -12,7 +12,7 @@ from tests.support.inprocess import InProcess
 from tests.unit.control.helpers import BUSINESS, CALLER, GREETING_S, events, make_user, refused
 
 
-def recording(t: InProcess, user_id: str, seconds: float = 0.3, msg_id: str = "m1") -> dict[str, Any]:
+def recording(t: InProcess, user_id: str, seconds: float = 0.6, msg_id: str = "m1") -> dict[str, Any]:
     """What the incoming-call machine reports once a message is recorded (the engine wrote the file)."""
     folder = t.domain.mailbox.boxes.dir / user_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -33,7 +33,7 @@ async def test_a_recorded_message_is_kept_and_announced(t: InProcess) -> None:
     u = make_user(t)
     m = kept(t, u.id)
     assert (m.caller, m.caller_name, m.called, m.read) == (CALLER, "Bob", BUSINESS, False)
-    assert m.duration_s == 0.3, "the file's own length beats the call's timing"
+    assert m.duration_s == 0.6, "the file's own length beats the call's timing"
     assert t.domain.mailbox.counts(u.id) == (1, 1)
     (ev,) = events(t, u.id, "voicemail")
     assert (ev["change"], ev["total"], ev["unread"], ev["waiting"]) == ("new", 1, 1, True)
@@ -45,7 +45,9 @@ async def test_a_recording_that_never_reached_the_disk_is_not_a_message(t: InPro
     detail = recording(t, u.id)
     Path(detail["path"]).unlink()
     t.domain.mailbox.recorded(u.id, detail)
-    assert t.domain.mailbox.messages(u.id) == [] and events(t, u.id, "voicemail") == []
+    assert t.domain.mailbox.messages(u.id) == []
+    (ev,) = events(t, u.id, "voicemail")
+    assert (ev["change"], ev["caller"], ev["total"]) == ("failed", CALLER, 0) and "could not be read" in ev["why"]
 
 
 async def test_mark_read_and_unread_update_the_indicator(t: InProcess) -> None:
