@@ -161,6 +161,25 @@ def test_a_read_only_voicemail_directory_at_start_and_while_running(
         read_only(vm, False)
 
 
+def test_finding_1_read_only_voicemail_never_leaks_a_call_slot(vm: Path, start_b2bua: Callable[..., B2bua]) -> None:
+    """Issue 24, finding 1: planning a user's call raised (read-only voicemail directory), the caller heard only
+    100 Trying and the admission was never given back: with max_bridged_calls = 3, three such calls left every later
+    trunk call refused 503 until a restart. Now each caller gets a final answer and the slots come back."""
+    read_only(vm)
+    try:
+        b = start_b2bua(extra_config=config(vm), max_bridged_calls=3)
+        make_user(b, mode_on=False)
+        for n in range(4):  # more calls than the node has slots
+            refused_call(b, f"ro-{n}")
+        settled(b)
+        far = uas(b, "uas_answer.xml")
+        r = uac(b, "uac_call.xml", called=ELSEWHERE, name="trunk-after").start().wait(30)
+        assert r.rc == 0 and far.wait(10).rc == 0, "all three slots are free again"
+        settled(b)
+    finally:
+        read_only(vm, False)
+
+
 # ------------------------------------------------------------------------------------------ the database (2 and 5)
 def test_a_full_database_disk_loses_no_record_and_strands_no_call(
         tmp_path: Path, start_b2bua: Callable[..., B2bua], watcher_factory: Any) -> None:
