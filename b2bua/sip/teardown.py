@@ -1,9 +1,11 @@
 """Ending the dialogs a dead run left up, before the SIP engine takes the port: one BYE transaction per dialog over
 a plain UDP socket bound to the SIP listen address (so the peers see our usual source address), all at once.
 
-Retransmission follows RFC 3261 §17.1.2.2 for UDP (Timer E from T1 = 500 ms, doubling to T2 = 4 s) but the whole
-round is bounded (``budget_s``): a start must not wait Timer F's 32 s for a peer that is gone. 2xx and 481 (the
-peer had already dropped it) both mean the dialog is over.
+Retransmission follows RFC 3261 §17.1.2.2 for UDP (Timer E from T1 = 500 ms, doubling to T2 = 4 s) but each
+transaction is bounded (``budget_s``): a start must not wait Timer F's 32 s for a peer that is gone. 2xx and 481
+(the peer had already dropped it) both mean the dialog is over. First transmissions are paced (``SEND_RATE``): a
+burst of a thousand BYEs overflows a peer's receive buffer, and what it drops then waits for retransmissions. The
+whole round takes at most ``len(dialogs) / SEND_RATE + budget_s``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from b2bua.sip.types import Dialog
 T1 = 0.5
 T2 = 4.0
 BUDGET_S = 4.0
+SEND_RATE = 1000.0  # first transmissions a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +56,8 @@ class _Responses(asyncio.DatagramProtocol):
 
 async def end_dialogs(found: Sequence[Dialog], *, listen_ip: str, listen_port: int, via_host: str = "",
                       user_agent: str = "", budget_s: float = BUDGET_S) -> list[ByeResult]:
-    """Send a BYE in every dialog and wait (at most ``budget_s``) for their final responses. Raises ``OSError``
-    if the SIP port cannot be bound (another process holds it)."""
+    """Send a BYE in every dialog (paced) and wait for their final responses, each at most ``budget_s`` after its
+    first transmission. Raises ``OSError`` if the SIP port cannot be bound (another process holds it)."""
     if not found:
         return []
     loop = asyncio.get_running_loop()
@@ -63,17 +66,19 @@ async def end_dialogs(found: Sequence[Dialog], *, listen_ip: str, listen_port: i
     transport, _ = await loop.create_datagram_endpoint(lambda: _Responses(waiting), local_addr=(listen_ip, listen_port),
                                                        family=family)
     try:
-        deadline = loop.time() + budget_s
-        jobs = [_one(transport, waiting, d, family, via_host or listen_ip, listen_port, user_agent, deadline)
-                for d in found]
+        start = loop.time()
+        jobs = [_one(transport, waiting, d, family, via_host or listen_ip, listen_port, user_agent,
+                     start + i / SEND_RATE, budget_s) for i, d in enumerate(found)]
         return list(await asyncio.gather(*jobs))
     finally:
         transport.close()
 
 
 async def _one(transport: asyncio.DatagramTransport, waiting: dict[str, asyncio.Future[int]], dialog: Dialog,
-               family: int, via_host: str, via_port: int, user_agent: str, deadline: float) -> ByeResult:
+               family: int, via_host: str, via_port: int, user_agent: str, at: float, budget_s: float) -> ByeResult:
     loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, at - loop.time()))
+    deadline = at + budget_s
     try:
         addr = await asyncio.wait_for(_resolve(dialog.destination, family), max(0.1, deadline - loop.time()))
     except (OSError, TimeoutError, ValueError) as e:

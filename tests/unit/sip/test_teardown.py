@@ -105,3 +105,13 @@ async def test_a_taken_sip_port_is_an_error_not_a_silent_skip() -> None:
             await teardown.end_dialogs([dlg("x", "127.0.0.3:9")], listen_ip="127.0.0.1",
                                        listen_port=taken.getsockname()[1])
     assert await teardown.end_dialogs([], listen_ip="127.0.0.1", listen_port=1) == []  # nothing to do: no bind
+
+
+async def test_first_transmissions_are_paced_so_a_peer_is_not_flooded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(teardown, "SEND_RATE", 100.0)
+    far, where = await peer(lambda call_id, nth: 200)
+    results = await teardown.end_dialogs([dlg(f"c{i}", where) for i in range(10)], listen_ip="127.0.0.1",
+                                         listen_port=free_port())
+    assert all(r.code == 200 for r in results)
+    sent = sorted(t for t, _, _ in far.got)
+    assert len(sent) == 10 and 0.08 < sent[-1] - sent[0] < 0.2  # 10 ms apart, not one burst
