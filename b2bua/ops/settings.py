@@ -12,37 +12,18 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from b2bua.ops.carrier_settings import RouteSettings as RouteSettings  # re-exported: the settings' one home
+from b2bua.ops.carrier_settings import TrunkSettings as TrunkSettings
 from b2bua.ops.filemodes import parse_umask
+from b2bua.ops.settings_base import ConfigError as ConfigError
+from b2bua.ops.settings_base import Port, Section, valid_regex
 
 BUNDLED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "b2bua.toml"
 
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-
-def _valid_regex(v: str) -> str:
-    try:
-        re.compile(v)
-    except re.error as e:
-        raise ValueError(f"not a valid regular expression: {e}") from e
-    return v
-
-
-class ConfigError(Exception):
-    """A configuration problem, phrased for the operator: ``file: key: reason``."""
-
-    def __init__(self, source: str, key: str, reason: str) -> None:
-        self.source, self.key, self.reason = source, key, reason
-        super().__init__(f"{source}: {key}: {reason}" if key else f"{source}: {reason}")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NodeSettings(_Section):
+class NodeSettings(Section):
     name: str = "b2bua-1"
     umask: str = Field("0077", description="octal umask set at start: what the service writes (database, "
                        "recordings, token) is private to its user; \"0027\" lets its group read")
@@ -54,7 +35,7 @@ class NodeSettings(_Section):
         return v
 
 
-class SipSettings(_Section):
+class SipSettings(Section):
     listen_ip: str = "127.0.0.1"
     listen_port: Port = 5060
     public_host: str = Field("", description="host in Contact/Via; defaults to listen_ip")
@@ -96,7 +77,7 @@ class SipSettings(_Section):
         return v
 
 
-class HttpSettings(_Section):
+class HttpSettings(Section):
     listen_ip: str = "127.0.0.1"
     port: Port = 8080
     admin_token: str = Field("", description="bearer token for the management API; empty: generated at start")
@@ -120,76 +101,18 @@ class HttpSettings(_Section):
     _proxies = field_validator("trusted_proxies")(lambda v: [str(ipaddress.ip_network(n, strict=False)) for n in v])
 
 
-class StoreSettings(_Section):
+class StoreSettings(Section):
     path: Path = Path("var/b2bua.sqlite")
     upkeep_s: float = Field(5.0, gt=0, le=300, description="how often writes the database refused are retried "
                             "and a deleted database file is looked for")
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     json_output: bool = Field(True, alias="json")
 
 
-class TrunkSettings(_Section):
-    """A carrier trunk: who may send us calls (ACL), and where calls routed to it go."""
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
-    inbound_acl: list[str] = Field(default_factory=list, description="CIDRs allowed to send INVITEs")
-    host: str = ""
-    port: Port = 5060
-    transport: Literal["udp"] = "udp"
-    class_of_service: str = Field("", description="dialling rules for calls from this trunk that are routed "
-                                                  "out again; empty: none (a trusted peer)")
-    extensions: bool = Field(False, description="may call users by internal extension (a PBX, desk phones); "
-                                                "other trunks reach users only by their business number")
-    auth_username: str = Field("", pattern=r'^[^"\\\s]{0,64}$', description="if set, INVITEs from this trunk "
-                               "must pass SIP digest authentication; with no inbound_acl, from any address")
-    auth_password: SecretStr = Field(SecretStr(""), description="the digest password, or use auth_ha1")
-    auth_ha1: str = Field("", pattern=r"^([0-9a-fA-F]{32})?$",
-                          description="hex MD5 of 'username:realm:password' instead of the password itself")
-
-    outbound_auth_username: str = Field("", description="if the trunk challenges our INVITEs (401/407), answer "
-                                        "with these credentials")
-    outbound_auth_password: SecretStr = SecretStr("")
-    outbound_auth_realm: str = Field("", pattern=r'^[^"\\\r\n]{0,128}$', description="the realm the trunk "
-                                     "challenges with (required: credentials are only ever given to that realm)")
-
-    @model_validator(mode="after")
-    def _credentials(self) -> TrunkSettings:
-        out = (self.outbound_auth_username, self.outbound_auth_password.get_secret_value(), self.outbound_auth_realm)
-        if any(out) and not all(out):
-            raise ValueError("outbound_auth_username, outbound_auth_password and outbound_auth_realm go together")
-        has_secret = bool(self.auth_password.get_secret_value() or self.auth_ha1)
-        if self.auth_username and not has_secret:
-            raise ValueError("auth_username is set but neither auth_password nor auth_ha1")
-        if has_secret and not self.auth_username:
-            raise ValueError("auth_password/auth_ha1 is set but auth_username is not")
-        if self.auth_password.get_secret_value() and self.auth_ha1:
-            raise ValueError("set auth_password or auth_ha1, not both")
-        return self
-
-    @field_validator("inbound_acl")
-    @classmethod
-    def _cidrs(cls, v: list[str]) -> list[str]:
-        for net in v:
-            ipaddress.ip_network(net, strict=False)
-        return v
-
-
-class RouteSettings(_Section):
-    """Called number (Request-URI user part) → trunk. First match wins; ``pattern`` is a regex."""
-
-    pattern: str = Field(".*", description="regex matched against the whole called number")
-    trunk: str
-    strip: int = Field(0, ge=0)
-    prepend: str = ""
-    from_trunks: list[str] = Field(default_factory=list, description="only for calls from these trunks")
-
-    _regex = field_validator("pattern")(lambda v: _valid_regex(v))
-
-
-class TelecommuterSettings(_Section):
+class TelecommuterSettings(Section):
     home_country: str = Field("DE", pattern=r"^[A-Za-z]{2}$", description="ISO 3166 region for national numbers")
     internal_pattern: str = Field("[0-9]{2,6}", description="regex: what counts as an internal extension")
     callback_presentation: str = Field("", description="number shown to the user on callback legs; "
@@ -209,7 +132,7 @@ class TelecommuterSettings(_Section):
         description="how a redirected call names the business number toward the telecommuter's carrier")
     diversion_reason: Literal["unconditional", "follow-me", "deflection", "unknown"] = "unconditional"
 
-    _regex = field_validator("internal_pattern")(lambda v: _valid_regex(v))
+    _regex = field_validator("internal_pattern")(lambda v: valid_regex(v))
 
 
 def _check_greeting(v: str) -> str:
@@ -240,7 +163,7 @@ def _default_keypad() -> dict[str, KeypadAction]:
             "*0": "hangup"}
 
 
-class KeepConnectedSettings(_Section):
+class KeepConnectedSettings(Section):
     rtp_timeout_s: float = Field(10.0, ge=0, le=600, description="no audio from the persistent leg this long "
                                                                  "(not on hold): it is dead; 0: off")
     reconnect_timeout_s: float = Field(60.0, gt=0, le=3600, description="held/parked calls wait this long for "
@@ -261,7 +184,7 @@ class KeepConnectedSettings(_Section):
     _music = field_validator("music_wav")(lambda v: _check_greeting(v))
 
 
-class VoicemailSettings(_Section):
+class VoicemailSettings(Section):
     dir: str = Field("", description="where messages are kept; empty: a voicemail/ folder beside the store")
     greeting_wav: str = Field("", description="8 kHz mono 16-bit WAV played before the beep; empty: a "
                                               "built-in chime")
@@ -275,7 +198,7 @@ class VoicemailSettings(_Section):
 Category = Literal["internal", "national", "mobile", "international", "premium", "emergency"]
 
 
-class ClassOfServiceSettings(_Section):
+class ClassOfServiceSettings(Section):
     allow: list[Category] = Field(default_factory=lambda: list[Category](["internal", "national", "mobile"]))
     blocked_prefixes: list[Annotated[str, Field(pattern=r"^\+?[0-9]+$")]] = Field(default_factory=list)
     max_concurrent_calls: int = Field(2, ge=1, le=100)

@@ -1,0 +1,68 @@
+"""The carrier-facing settings: trunks (who may send us calls, where routed calls go) and routes."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from b2bua.ops.settings_base import Port, Section, valid_regex
+
+
+class TrunkSettings(Section):
+    """A carrier trunk: who may send us calls (ACL), and where calls routed to it go."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    inbound_acl: list[str] = Field(default_factory=list, description="CIDRs allowed to send INVITEs")
+    host: str = ""
+    port: Port = 5060
+    transport: Literal["udp"] = "udp"
+    class_of_service: str = Field("", description="dialling rules for calls from this trunk that are routed "
+                                                  "out again; empty: none (a trusted peer)")
+    extensions: bool = Field(False, description="may call users by internal extension (a PBX, desk phones); "
+                                                "other trunks reach users only by their business number")
+    auth_username: str = Field("", pattern=r'^[^"\\\s]{0,64}$', description="if set, INVITEs from this trunk "
+                               "must pass SIP digest authentication; with no inbound_acl, from any address")
+    auth_password: SecretStr = Field(SecretStr(""), description="the digest password, or use auth_ha1")
+    auth_ha1: str = Field("", pattern=r"^([0-9a-fA-F]{32})?$",
+                          description="hex MD5 of 'username:realm:password' instead of the password itself")
+
+    outbound_auth_username: str = Field("", description="if the trunk challenges our INVITEs (401/407), answer "
+                                        "with these credentials")
+    outbound_auth_password: SecretStr = SecretStr("")
+    outbound_auth_realm: str = Field("", pattern=r'^[^"\\\r\n]{0,128}$', description="the realm the trunk "
+                                     "challenges with (required: credentials are only ever given to that realm)")
+
+    @model_validator(mode="after")
+    def _credentials(self) -> TrunkSettings:
+        out = (self.outbound_auth_username, self.outbound_auth_password.get_secret_value(), self.outbound_auth_realm)
+        if any(out) and not all(out):
+            raise ValueError("outbound_auth_username, outbound_auth_password and outbound_auth_realm go together")
+        has_secret = bool(self.auth_password.get_secret_value() or self.auth_ha1)
+        if self.auth_username and not has_secret:
+            raise ValueError("auth_username is set but neither auth_password nor auth_ha1")
+        if has_secret and not self.auth_username:
+            raise ValueError("auth_password/auth_ha1 is set but auth_username is not")
+        if self.auth_password.get_secret_value() and self.auth_ha1:
+            raise ValueError("set auth_password or auth_ha1, not both")
+        return self
+
+    @field_validator("inbound_acl")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for net in v:
+            ipaddress.ip_network(net, strict=False)
+        return v
+
+
+class RouteSettings(Section):
+    """Called number (Request-URI user part) → trunk. First match wins; ``pattern`` is a regex."""
+
+    pattern: str = Field(".*", description="regex matched against the whole called number")
+    trunk: str
+    strip: int = Field(0, ge=0)
+    prepend: str = ""
+    from_trunks: list[str] = Field(default_factory=list, description="only for calls from these trunks")
+
+    _regex = field_validator("pattern")(lambda v: valid_regex(v))
