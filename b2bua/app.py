@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from b2bua import __version__
 from b2bua.api.application import create_app
@@ -29,6 +30,7 @@ from b2bua.control.interfaces import Engine
 from b2bua.control.journal import LiveDialogs
 from b2bua.control.runner import CallRunner
 from b2bua.control.screening import InviteScreen
+from b2bua.control.trunkmonitor import TrunkMonitor
 from b2bua.control.watchdog import AdmissionWatchdog
 from b2bua.eventbus import EventBus
 from b2bua.lifecycle import (
@@ -45,7 +47,9 @@ from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings
 from b2bua.recovery import crash_recovered
+from b2bua.sip.config import TlsConfig
 from b2bua.sip.engine import EngineConfig, SipEngine, read_build_limits
+from b2bua.sip.options import pinger
 from b2bua.sip.types import BuildLimits, EngineEvent
 from b2bua.store.sqlite import Store
 from b2bua.telecommuter.domain import Domain, build_domain, build_foundations
@@ -115,6 +119,7 @@ class Node:
     domain: Domain
     screen: InviteScreen
     dispatcher: EventDispatcher
+    trunks: TrunkMonitor
 
 
 def compose(settings: Settings, store: Store, engine: Engine, limits: BuildLimits, metrics: Metrics) -> Node:
@@ -123,7 +128,8 @@ def compose(settings: Settings, store: Store, engine: Engine, limits: BuildLimit
     var_dir = settings.store.path.parent
     gate = AdmissionGate(bridged_call_ceiling(limits.max_calls, sip.max_bridged_calls), sip.max_call_rate,
                          sip.max_call_burst, retry_after_s=sip.retry_after_s)
-    router = Router(settings.trunks, settings.routes)
+    trunks = TrunkMonitor(settings.trunks, metrics)
+    router = Router(settings.trunks, settings.routes, trunks.health)
     bus = EventBus()
     try:
         base = build_foundations(settings, store, store, bus, metrics, var_dir)
@@ -135,7 +141,7 @@ def compose(settings: Settings, store: Store, engine: Engine, limits: BuildLimit
     inbound = InboundCalls(runner, domain.policy, metrics, our_host=sip.public_host or sip.listen_ip,
                            no_answer_timeout_s=sip.no_answer_timeout_s)
     dialogs = LiveDialogs(store.journal, runner, metrics)
-    return Node(metrics, gate, bus, runner, domain, screen, EventDispatcher(runner, inbound, metrics, dialogs))
+    return Node(metrics, gate, bus, runner, domain, screen, EventDispatcher(runner, inbound, metrics, dialogs), trunks)
 
 
 async def _start(settings: Settings, config_path: str, stack: contextlib.AsyncExitStack) -> asyncio.Task[None]:
@@ -159,7 +165,7 @@ async def _start(settings: Settings, config_path: str, stack: contextlib.AsyncEx
     await stack.enter_async_context(engine_running(engine, node.screen.screen, emit, where))
     _publish_limits(metrics, limits, node.gate, engine)
     health = functools.partial(_health, engine, limits, node.gate, node.runner,
-                               functools.partial(readiness, store, node.domain))
+                               functools.partial(readiness, store, node.domain), node.trunks.views)
     api_limits = ApiLimits.from_settings(settings.http)
     app = create_app(ApiContext(token, node.domain, node.runner, metrics, health, limits=api_limits))
     http = settings.http
@@ -167,6 +173,7 @@ async def _start(settings: Settings, config_path: str, stack: contextlib.AsyncEx
     await stack.enter_async_context(calls_drained(node.runner, node.gate))
     await stack.enter_async_context(background(_resume_sessions(node.domain)))
     await stack.enter_async_context(background(AdmissionWatchdog(node.runner, node.gate, metrics).run()))
+    await stack.enter_async_context(background(_monitor_trunks(node.trunks, settings)))
     get_logger("b2bua").info("b2bua started", config=config_path, sip=where, http=f"{http.listen_ip}:{http.port}",
                            store=str(settings.store.path), node=settings.node.name)
     return http_task
@@ -190,7 +197,16 @@ def _engine_config(settings: Settings) -> EngineConfig:
         media_threads=sip.media_threads, media_nice=sip.media_thread_nice, ptime_ms=sip.ptime_ms,
         credentials=tuple((t.outbound_auth_realm, t.outbound_auth_username, t.outbound_auth_password.get_secret_value())
                           for t in settings.trunks if t.outbound_auth_username),
+        tcp="tcp" in sip.transports, tls=_tls_config(settings), media_public_address=sip.media_public_address,
     )
+
+
+def _tls_config(settings: Settings) -> TlsConfig | None:
+    sip = settings.sip
+    if "tls" not in sip.transports:
+        return None
+    return TlsConfig(sip.tls_port, sip.tls_cert_file, sip.tls_key_file, sip.tls_ca_file,
+                     verify_server=sip.tls_verify_server, verify_client=sip.tls_verify_client)
 
 
 def _trunk_auth(settings: Settings, router: Router) -> TrunkAuthenticator:
@@ -233,7 +249,7 @@ def _publish_limits(metrics: Metrics, limits: BuildLimits, gate: AdmissionGate, 
 
 
 def _health(engine: SipEngine, limits: BuildLimits, gate: AdmissionGate, runner: CallRunner,
-            checks: Callable[[], dict[str, str]]) -> Health:
+            checks: Callable[[], dict[str, str]], trunks: Callable[[], dict[str, dict[str, Any]]]) -> Health:
     gauges = _EngineGauges(engine)
     up = gauges.up()
     parts = checks()
@@ -243,8 +259,19 @@ def _health(engine: SipEngine, limits: BuildLimits, gate: AdmissionGate, runner:
         "limits": asdict(limits),
         "admission": {"ceiling": gate.ceiling, "admitted": gate.admitted, "closed": gate.closed,
                       "rate": gate.rate, "burst": gate.burst},
-        "active_calls": len(runner.calls), "checks": parts,
+        "active_calls": len(runner.calls), "checks": parts, "trunks": trunks(),
     })
+
+
+async def _monitor_trunks(monitor: TrunkMonitor, settings: Settings) -> None:
+    """OPTIONS pings from their own socket on the SIP listen address (pjsua owns the SIP port)."""
+    if not monitor.trunks:
+        return
+    try:
+        async with pinger(settings.sip.listen_ip, user_agent=f"{settings.sip.user_agent}/{__version__}") as p:
+            await monitor.run(p)
+    except OSError as e:
+        get_logger("trunks").error("trunk monitoring not started: cannot bind its socket", error=str(e))
 
 
 async def _resume_sessions(domain: Domain) -> None:

@@ -256,6 +256,13 @@ class AdmissionView(BaseModel):
     burst: float
 
 
+class TrunkView(BaseModel):
+    state: Literal["up", "down"]
+    monitored: bool = Field(description="pinged with OPTIONS (ping_interval_s > 0); an unmonitored trunk is always "
+                            "up")
+    last_response: int | None = Field(None, description="the last ping's final response; 0: none (timeout)")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     version: str
@@ -266,3 +273,5 @@ class Health(BaseModel):
     checks: dict[str, str] = Field(default_factory=dict, description="readiness of the parts beside the engine "
                                    "(store, voicemail): \"ok\" or \"degraded: <why>\"; any degraded part makes "
                                    "status \"degraded\"")
+    trunks: dict[str, TrunkView] = Field(default_factory=dict, description="each trunk's state by OPTIONS pings; "
+                                         "a trunk down is a carrier's fault, not this node's: status stays \"ok\"")

@@ -193,6 +193,16 @@ class Abandon:
 
 
 @dataclass(frozen=True, slots=True)
+class Rerouted:
+    """A trunk call's B leg moved to the route's next trunk (``reason``: the failed attempt's status, or
+    "timeout"); the call's record now names ``trunk`` as its outbound trunk."""
+
+    failed_trunk: str
+    trunk: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class StartTimer:
     name: str
     delay_s: float
@@ -223,7 +233,7 @@ class Finished:
 
 Action = (
     PlaceCall | Respond | Answer | Link | Unlink | Hangup | SetHold | SendDtmf | PlayTone | StopTone | PlayFile
-    | StopFile | StartRecording | WatchMedia | Abandon | StartTimer | CancelTimer | Notify | Finished
+    | StopFile | StartRecording | WatchMedia | Abandon | Rerouted | StartTimer | CancelTimer | Notify | Finished
 )
 
 

@@ -65,7 +65,7 @@ class InboundCalls:
         user = inv.from_user or "anonymous"
         from_uri = f'"{display}" <sip:{user}@{self.our_host}>' if display else f"<sip:{user}@{self.our_host}>"
         headers = tuple((n, v) for n in PASSED_HEADERS if (v := message.header(inv.headers, n)) is not None)
-        machine = BridgeCall(admit.target_uri, from_uri, self.no_answer_timeout_s, headers)
+        machine = BridgeCall(admit.target_uri, from_uri, self.no_answer_timeout_s, headers, targets=admit.targets)
         info = {"caller": inv.from_user, "called": inv.called, "trunk_in": admit.trunk,
                 "trunk_out": admit.target_trunk, "sip_call_id": inv.sip_call_id}
         call = self.runner.start(CallKind.TRUNK, machine, legs={Role.A: inv.leg_id, Role.B: b_leg}, info=info,

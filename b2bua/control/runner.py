@@ -223,6 +223,11 @@ class CallRunner:
                     self._finished(call, action)
                 case call_events.Abandon():
                     self._release_unplaced(call, action.role)
+                case call_events.Rerouted():
+                    call.info["trunk_out"] = action.trunk
+                    self.metrics.trunk_failovers.labels(action.failed_trunk, action.reason).inc()
+                    call.log.warning("failover to the next trunk", failed=action.failed_trunk, reason=action.reason,
+                                     trunk=action.trunk)
                 case call_events.PlaceCall() | call_events.Link() | call_events.Respond() | call_events.Answer() \
                         | call_events.Hangup() | call_events.SetHold() | call_events.SendDtmf():
                     self._signalling_action(call, action, now)

@@ -1,7 +1,8 @@
 """INVITE screening. **Runs on the SIP thread**, for every new INVITE, before any call exists, so that a refusal
 costs no thread hop and an admitted call already holds its admission when asyncio first hears of it.
 
-What it may touch: the trunk authenticator (its own lock), the router (immutable after start), the domain's
+What it may touch: the trunk authenticator (its own lock), the router (immutable after start; the trunk health it
+reads is a snapshot swapped whole), the domain's
 ``CallPolicy.lookup``/``transit_refusal`` (immutable snapshots; no store, no I/O) and the thread-safe admission
 gate. Nothing here may block or await; the set-up latency benchmark in ``perf/`` measures what it costs.
 """
@@ -41,7 +42,7 @@ class InviteScreen:
         if refused is not None:
             rule, text = refused
             return Reject(403, f"dialling-rule:{rule}", (("Reason", f'SIP;cause=403;text="{text}"'),))
-        return self._admitted(Admit(trunk, route.uri, route.trunk))
+        return self._admitted(Admit(trunk, route.uri, route.trunk, targets=route.targets))
 
     def _admitted(self, admit: Admit) -> ScreenResult:
         overload = self.gate.admit(in_flight=True)

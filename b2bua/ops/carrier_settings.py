@@ -17,7 +17,9 @@ class TrunkSettings(Section):
     inbound_acl: list[str] = Field(default_factory=list, description="CIDRs allowed to send INVITEs")
     host: str = ""
     port: Port = 5060
-    transport: Literal["udp"] = "udp"
+    transport: Literal["udp", "tcp", "tls"] = Field("udp", description="how calls routed to this trunk are sent: "
+                                                    "tcp adds ;transport=tcp, tls uses a sips: URI (port: usually "
+                                                    "5061); the listener must be in sip.transports")
     class_of_service: str = Field("", description="dialling rules for calls from this trunk that are routed "
                                                   "out again; empty: none (a trusted peer)")
     extensions: bool = Field(False, description="may call users by internal extension (a PBX, desk phones); "
@@ -33,6 +35,16 @@ class TrunkSettings(Section):
     outbound_auth_password: SecretStr = SecretStr("")
     outbound_auth_realm: str = Field("", pattern=r'^[^"\\\r\n]{0,128}$', description="the realm the trunk "
                                      "challenges with (required: credentials are only ever given to that realm)")
+
+    ping_interval_s: float = Field(0.0, ge=0, le=3600, description="send OPTIONS to the host this often and "
+                                   "skip the trunk in routing while it is down; 0: no pings, always up")
+    ping_timeout_s: float = Field(2.0, gt=0, le=30, description="no final response to a ping within this: a "
+                                  "failure (so are 408 and 503; any other response means alive)")
+    down_after: int = Field(3, ge=1, le=100, description="failed pings in a row that mark the trunk down")
+    up_after: int = Field(2, ge=1, le=100, description="answered pings in a row that mark it up again")
+    failover_timeout_s: float = Field(0.0, ge=0, le=300, description="no provisional response (18x) to our "
+                                      "INVITE within this: CANCEL it and try the route's next trunk; 0: wait for "
+                                      "a final response (503/408 or a transport error still fail over)")
 
     @model_validator(mode="after")
     def _credentials(self) -> TrunkSettings:
@@ -60,9 +72,24 @@ class RouteSettings(Section):
     """Called number (Request-URI user part) → trunk. First match wins; ``pattern`` is a regex."""
 
     pattern: str = Field(".*", description="regex matched against the whole called number")
-    trunk: str
+    trunk: str = Field("", description="the one trunk calls go to (or use trunks)")
+    trunks: list[str] = Field(default_factory=list, description="trunks in order of preference: a down one is "
+                              "skipped, a 503/408/timeout on one is retried on the next")
     strip: int = Field(0, ge=0)
     prepend: str = ""
     from_trunks: list[str] = Field(default_factory=list, description="only for calls from these trunks")
 
     _regex = field_validator("pattern")(lambda v: valid_regex(v))
+
+    @model_validator(mode="after")
+    def _one_way_to_name_trunks(self) -> RouteSettings:
+        if bool(self.trunk) == bool(self.trunks):
+            raise ValueError("set trunk or trunks (one of them)")
+        if len(set(self.trunks)) != len(self.trunks):
+            raise ValueError("trunks: a trunk is named twice")
+        return self
+
+    @property
+    def targets(self) -> list[str]:
+        """The trunks in order (``trunk = "x"`` is a list of one)."""
+        return list(self.trunks) or [self.trunk]

@@ -61,6 +61,19 @@ class Metrics:
         self.log_lines_suppressed = Counter("b2bua_log_lines_suppressed", "repeated log lines left out by "
                                             "rate limiting, by what they were about", ["what"], registry=r)
         self._crash_recovery(r)
+        self._trunks(r)
+
+    def _trunks(self, r: CollectorRegistry) -> None:
+        """Carrier trunks: OPTIONS monitoring and failover between a route's trunks."""
+        self.trunk_up = Gauge("b2bua_trunk_up", "1 while the trunk answers its OPTIONS pings (monitored trunks "
+                              "only)", ["trunk"], registry=r)
+        self.trunk_state_changes = Counter("b2bua_trunk_state_changes", "monitored trunks marked up or down, by "
+                                           "the state entered", ["trunk", "state"], registry=r)
+        self.trunk_pings = Counter("b2bua_trunk_pings", "OPTIONS pings sent, by result: alive (any final "
+                                   "response but 408/503) or failed", ["trunk", "result"], registry=r)
+        self.trunk_failovers = Counter("b2bua_trunk_failovers", "trunk calls moved to a route's next trunk, by the "
+                                       "trunk that failed and why (503, 408, 0: transport error, timeout)",
+                                       ["trunk", "reason"], registry=r)
 
     def _crash_recovery(self, r: CollectorRegistry) -> None:
         """The live-dialog journal and what a start cleaned up after an unclean stop."""

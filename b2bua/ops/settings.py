@@ -20,6 +20,7 @@ from b2bua.ops.carrier_settings import TrunkSettings as TrunkSettings
 from b2bua.ops.filemodes import parse_umask
 from b2bua.ops.settings_base import ConfigError as ConfigError
 from b2bua.ops.settings_base import Port, Section, valid_regex
+from b2bua.ops.transport_settings import SipTransportSettings, trunk_transport_problem
 
 BUNDLED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "b2bua.toml"
 
@@ -35,7 +36,7 @@ class NodeSettings(Section):
         return v
 
 
-class SipSettings(Section):
+class SipSettings(SipTransportSettings):  # listeners, TLS files and the media address: transport_settings
     listen_ip: str = "127.0.0.1"
     listen_port: Port = 5060
     public_host: str = Field("", description="host in Contact/Via; defaults to listen_ip")
@@ -249,10 +250,12 @@ class Settings(BaseSettings):
             if name in names[:i]:
                 raise ValueError(f"trunks[{i}].name: duplicate trunk name {name!r}")
         for i, r in enumerate(self.routes):
-            if r.trunk not in names:
-                raise ValueError(f"routes[{i}].trunk: no trunk named {r.trunk!r}")
-            if not next(t for t in self.trunks if t.name == r.trunk).host:
-                raise ValueError(f"routes[{i}].trunk: trunk {r.trunk!r} has no host to send calls to")
+            key = f"routes[{i}].{'trunks' if r.trunks else 'trunk'}"
+            for name in r.targets:
+                if name not in names:
+                    raise ValueError(f"{key}: no trunk named {name!r}")
+                if not next(t for t in self.trunks if t.name == name).host:
+                    raise ValueError(f"{key}: trunk {name!r} has no host to send calls to")
             for f in r.from_trunks:
                 if f not in names:
                     raise ValueError(f"routes[{i}].from_trunks: no trunk named {f!r}")
@@ -264,6 +267,8 @@ class Settings(BaseSettings):
                                  "trunk's (one set of credentials per realm)")
             if t.auth_username and t.auth_username in users[:i]:
                 raise ValueError(f"trunks[{i}].auth_username: {t.auth_username!r} is already another trunk's")
+            if (problem := trunk_transport_problem(t.transport, self.sip.transports)) is not None:
+                raise ValueError(f"trunks[{i}].transport: {problem}")
             if t.class_of_service and t.class_of_service not in self.classes_of_service:
                 raise ValueError(f"trunks[{i}].class_of_service: no class of service {t.class_of_service!r}")
         if self.telecommuter.default_class_of_service not in self.classes_of_service:

@@ -16,7 +16,7 @@ from b2bua.sip.legs import PjLogWriter
 
 
 def create_endpoint(c: EngineConfig, writer: PjLogWriter, log: Callable[[int, str], None]) -> pj.Endpoint:
-    """A started Endpoint with our UDP transport, a null sound device and the configured codecs.
+    """A started Endpoint with our SIP listeners, a null sound device and the configured codecs.
 
     The caller keeps ``writer`` alive as long as the Endpoint: pjsua2 holds it only by a raw pointer.
     """
@@ -24,12 +24,7 @@ def create_endpoint(c: EngineConfig, writer: PjLogWriter, log: Callable[[int, st
     ep = pj.Endpoint()
     ep.libCreate()
     ep.libInit(_ep_config(c, writer))
-    tcfg = pj.TransportConfig()
-    tcfg.port = c.listen_port
-    tcfg.boundAddress = c.listen_ip
-    if c.public_host:
-        tcfg.publicAddress = c.public_host
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    _create_transports(ep, c)
     ep.libStart()
     # no sound device, but a clock for the conference bridge
     ep.audDevManager().setNullDev()
@@ -47,12 +42,45 @@ def account_config(c: EngineConfig) -> pj.AccountConfig:
     acfg.mediaConfig.transportConfig.port = c.rtp_port_start
     acfg.mediaConfig.transportConfig.portRange = c.rtp_port_count
     acfg.mediaConfig.transportConfig.boundAddress = c.listen_ip
+    if c.media_public_address:  # SDP c=/o= (pjmedia's "mapped" address); RTP stays bound to listen_ip
+        acfg.mediaConfig.transportConfig.publicAddress = c.media_public_address
     # otherwise pjsua sends a codec-locking re-INVITE that simple peers (SIPp scenarios) reject
     acfg.mediaConfig.lockCodecEnabled = False
-    acfg.sipConfig.contactForced = f"<sip:b2bua@{host}:{c.listen_port}>"
+    acfg.natConfig.sipOutboundUse = 0  # no RFC 5626 ";ob" in Contact: we do not register
+    if not (c.tcp or c.tls):  # UDP only: one fixed Contact, as always
+        acfg.sipConfig.contactForced = f"<sip:b2bua@{host}:{c.listen_port}>"
+    # else pjsua writes each dialog's Contact for the transport it uses (";transport=tcp", the TLS port), so a
+    # carrier's in-dialog requests come back over the transport the call was set up on
     for realm, user, password in c.credentials:  # pjsua answers 401/407 itself; never with a wildcard realm
         acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", realm, user, 0, password))
     return acfg
+
+
+def _create_transports(ep: pj.Endpoint, c: EngineConfig) -> None:
+    """Exactly the configured listeners: UDP (always), TCP on the same port, TLS on its own port.
+
+    A TCP listener also lets pjsip send a request over 1300 bytes by TCP instead of UDP (RFC 3261 §18.1.1,
+    PJSIP_UDP_SIZE_THRESHOLD): without one, such a request still goes over UDP."""
+    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, _transport_config(c, c.listen_port))
+    if c.tcp:
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, _transport_config(c, c.listen_port))
+    if c.tls is not None:
+        tcfg = _transport_config(c, c.tls.port)
+        tls = tcfg.tlsConfig
+        tls.certFile, tls.privKeyFile, tls.CaListFile = c.tls.cert_file, c.tls.key_file, c.tls.ca_file
+        tls.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3  # no SSLv3/TLS 1.0/1.1
+        tls.verifyServer = c.tls.verify_server
+        tls.verifyClient = tls.requireClientCert = c.tls.verify_client
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tcfg)
+
+
+def _transport_config(c: EngineConfig, port: int) -> pj.TransportConfig:
+    tcfg = pj.TransportConfig()
+    tcfg.port = port
+    tcfg.boundAddress = c.listen_ip
+    if c.public_host:
+        tcfg.publicAddress = c.public_host
+    return tcfg
 
 
 def _ep_config(c: EngineConfig, writer: PjLogWriter) -> pj.EpConfig:

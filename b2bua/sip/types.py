@@ -25,11 +25,21 @@ class InboundInvite:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """One candidate for a routed call's B leg: a trunk and the URI to send the INVITE to."""
+
+    trunk: str
+    uri: str
+    failover_timeout_s: float = 0.0  # no provisional response within this: try the next target (0: never)
+
+
+@dataclass(frozen=True, slots=True)
 class Admit:
     trunk: str  # the trunk whose ACL admitted the source
     target_uri: str  # where the B leg goes
     target_trunk: str
     user_id: str = ""  # set when the called number is one of our users: no route, the user's call handling
+    targets: tuple[Target, ...] = ()  # every candidate in order (the first is target_uri); failover tries the rest
 
 
 @dataclass(frozen=True, slots=True)

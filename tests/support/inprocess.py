@@ -107,7 +107,7 @@ def health_of(store: Store, node: Node) -> Health:
         "engine": {"up": True, "loop_lag_s": 0.0, "legs": 0, "turns": 0}, "limits": {},
         "admission": {"ceiling": gate.ceiling, "admitted": gate.admitted, "closed": gate.closed, "rate": gate.rate,
                       "burst": gate.burst},
-        "active_calls": len(node.runner.calls), "checks": checks})
+        "active_calls": len(node.runner.calls), "checks": checks, "trunks": node.trunks.views()})
 
 
 @asynccontextmanager

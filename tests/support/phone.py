@@ -42,6 +42,18 @@ def start_endpoint(ip: str | None = None, port: int = 0) -> pj.Endpoint:
     return ep
 
 
+def add_tls_transport(ep: pj.Endpoint, ip: str, port: int, cert: str, key: str) -> None:
+    """A TLS listener on ``ip:port`` presenting ``cert``; calls to ``sips:`` URIs go out through it. The phone
+    verifies nobody (the B2BUA under test does the verifying)."""
+    tcfg = pj.TransportConfig()
+    tcfg.port = port
+    tcfg.boundAddress = ip
+    tcfg.tlsConfig.certFile = cert
+    tcfg.tlsConfig.privKeyFile = key
+    tcfg.tlsConfig.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3
+    ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tcfg)
+
+
 def emit(event: str, **kw: Any) -> None:
     print(json.dumps({"event": event, "t": round(time.monotonic(), 3), **kw}), flush=True)
 
@@ -127,9 +139,14 @@ def main() -> int:
     ap.add_argument("--caller", default="15551230001", help="user part of From on calls this phone makes")
     ap.add_argument("--dtmf-script", default="", help="'secs:digits;secs:digits' after answer (keypad codes)")
     ap.add_argument("--dtmf-method", choices=("rfc2833", "info"), default="rfc2833")
+    ap.add_argument("--tls-port", type=int, default=0, help="also listen (and call) over TLS on this port")
+    ap.add_argument("--tls-cert", default="", help="PEM certificate for --tls-port (also our client certificate)")
+    ap.add_argument("--tls-key", default="")
     args = ap.parse_args()
 
     ep = start_endpoint(args.ip, args.port)
+    if args.tls_port:
+        add_tls_transport(ep, args.ip, args.tls_port, args.tls_cert, args.tls_key)
     for ci in ep.codecEnum2():
         ep.codecSetPriority(ci.codecId, 200 if ci.codecId.startswith("PCMU/") else 0)
 

@@ -344,20 +344,23 @@ class Sipp:
 
 
 def uas(b: B2bua, scenario: str, *, calls: int = 1, hold_ms: int = 0, name: str = "uas",
-        extra: Sequence[str] = (), ip: str = "127.0.0.3") -> Sipp:
-    """A far-end SIPp on ``ip`` (127.0.0.3: the carrier trunk; 127.0.0.4: the mobile trunk)."""
+        extra: Sequence[str] = (), ip: str = "127.0.0.3", transport: str = "u1") -> Sipp:
+    """A far-end SIPp on ``ip`` (127.0.0.3: the carrier trunk; 127.0.0.4: the mobile trunk); ``transport`` is
+    SIPp's ``-t`` (u1: UDP, t1: TCP)."""
     return Sipp(b.workdir, name, scenario, [
         "-i", ip, "-p", str(b.far_port), "-mi", ip, "-mp", str(b.far_port + 2000),
-        "-m", str(calls), "-d", str(hold_ms), *extra]).start()
+        "-m", str(calls), "-d", str(hold_ms), "-t", transport, *extra]).start()
 
 
 def uac(b: B2bua, scenario: str, *, calls: int = 1, hold_ms: int = 1000, called: str = "4930123456",
         caller: str = "15551230001", src_ip: str = "127.0.0.2", rate: float | None = None,
-        limit: int | None = None, name: str = "uac", extra: Sequence[str] = (), instance: int = 0) -> Sipp:
-    """A trunk-side SIPp; ``instance`` shifts its SIP and media ports so several can run at once."""
+        limit: int | None = None, name: str = "uac", extra: Sequence[str] = (), instance: int = 0,
+        transport: str = "u1") -> Sipp:
+    """A trunk-side SIPp; ``instance`` shifts its SIP and media ports so several can run at once; ``transport`` is
+    SIPp's ``-t`` (u1: UDP, t1: TCP)."""
     args = [f"127.0.0.1:{b.sip_port}", "-i", src_ip, "-p", str(b.sip_port + 1000 + instance), "-mi", src_ip,
             "-mp", str(b.sip_port + 3000 + 4 * instance), "-s", called, "-key", "caller", caller, "-m", str(calls),
-            "-d", str(hold_ms), "-recv_timeout", "30000", *extra]
+            "-d", str(hold_ms), "-recv_timeout", "30000", "-t", transport, *extra]
     if rate is not None:
         args += ["-r", str(rate)]
     if limit is not None:

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from b2bua.calls import bridge
+from b2bua.sip.types import Target
 
 
 def started() -> tuple[bridge.BridgeCall, list[bridge.Action]]:
@@ -130,24 +131,26 @@ def test_failure_code_mapping() -> None:
 
 
 # ----------------------------------------------------------------------- property: any event order
-roles = st.sampled_from(["a", "b"])
+roles = st.sampled_from(["a", "b", "b2", "b3"])  # b2, b3: failover attempts (ignored while not current)
 events = st.one_of(
-    st.builds(bridge.Progress, st.just("b"), st.sampled_from([180, 183]), st.booleans()),
+    st.builds(bridge.Progress, st.sampled_from(["b", "b2", "b3"]), st.sampled_from([180, 183]), st.booleans()),
     st.builds(bridge.Answered, roles),
     st.builds(bridge.Ended, roles, st.sampled_from([0, 200, 404, 408, 486, 487, 500, 503, 603])),
     st.builds(bridge.HoldChanged, roles, st.booleans()),
     st.builds(bridge.Dtmf, roles, st.sampled_from(list("0123456789*#")), st.just(100)),
-    st.builds(bridge.TimerFired, st.just("no-answer")),
+    st.builds(bridge.TimerFired, st.sampled_from(["no-answer", "failover"])),
     st.builds(bridge.Terminate),
 )
+TRUNKS = (Target("t1", "sip:1@far", 3.0), Target("t2", "sip:1@far2", 3.0), Target("t3", "sip:1@far3", 0.0))
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(events, max_size=25))
-def test_any_event_sequence_keeps_the_invariants(seq: list[bridge.Event]) -> None:
-    call, first = started()
-    actions = list(first)
+@settings(max_examples=600, deadline=None)
+@given(st.lists(events, max_size=25), st.integers(min_value=1, max_value=3))
+def test_any_event_sequence_keeps_the_invariants(seq: list[bridge.Event], n_trunks: int) -> None:
+    call = bridge.BridgeCall("sip:1@far", "<sip:2@us>", 30.0, targets=TRUNKS[:n_trunks])
+    actions = list(call.start(0.0))
     answered_a = responded_final = False
+    placed_roles = ["b"]
     t = 0.0
     for ev in seq:
         t += 0.1
@@ -162,14 +165,20 @@ def test_any_event_sequence_keeps_the_invariants(seq: list[bridge.Event]) -> Non
             if isinstance(a, bridge.Respond) and a.code >= 300:
                 assert not answered_a and not responded_final, "final failure after answer, or twice"
                 responded_final = True
-            assert not isinstance(a, bridge.PlaceCall), "B is placed once, at start"
+            if isinstance(a, bridge.PlaceCall):
+                assert not answered_a and not responded_final, "a trunk tried after A was answered or refused"
+                assert a.role == bridge.b_role(len(placed_roles)), "attempts get new roles in order"
+                assert len(placed_roles) < n_trunks, "more attempts than trunks"
+                placed_roles.append(a.role)
+            if isinstance(a, bridge.Link):
+                assert (a.first, a.second) == ("a", placed_roles[-1]), "A is linked with the current attempt"
         actions += out
-    # then both legs go away, as the engine will always eventually report
-    for role in ("a", "b"):
+    # then every leg goes away, as the engine will always eventually report
+    for role in ("a", *placed_roles):
         t += 0.1
         actions += call.handle(bridge.Ended(role, 200), t)
     finished = [a for a in actions if isinstance(a, bridge.Finished)]
     assert len(finished) == 1, "exactly one terminal record"
     assert call.done
-    started_timers = sum(isinstance(a, bridge.StartTimer) for a in actions)
-    assert started_timers == 1
+    assert sum(isinstance(a, bridge.StartTimer) and a.name == "no-answer" for a in actions) == 1
+    assert sum(isinstance(a, bridge.Rerouted) for a in actions) == len(placed_roles) - 1
