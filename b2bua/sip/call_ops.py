@@ -53,18 +53,21 @@ class CallOps:
         self._emit = emit
         self._log = log
         self._defer = defer  # runs a function on a later loop turn (the engine's command queue)
-        self._acc: SipAccount | None = None
+        self._accs: dict[str, SipAccount] = {}  # by transport: "udp" always, "tcp"/"tls" with those listeners
 
     # ---------------------------------------------------------------------------------- the account
-    def open_account(self, acfg: pj.AccountConfig) -> None:
-        self._acc = SipAccount(self)
-        self._acc.create(acfg, True)
+    def open_accounts(self, cfgs: dict[str, pj.AccountConfig]) -> None:
+        """One account per transport, created in the given order (the UDP one is the default)."""
+        for name, acfg in cfgs.items():
+            acc = SipAccount(self)
+            acc.create(acfg, name == "udp")
+            self._accs[name] = acc
 
-    def close_account(self) -> None:
-        """Shut the account down and drop its wrapper here, in the SIP thread, before ``libDestroy``."""
-        if self._acc is not None:
-            self._acc.shutdown()
-            self._acc = None
+    def close_accounts(self) -> None:
+        """Shut the accounts down and drop their wrappers here, in the SIP thread, before ``libDestroy``."""
+        for acc in self._accs.values():
+            acc.shutdown()
+        self._accs.clear()
 
     # ---------------------------------------------------------------------------------- callbacks
     def guard(self, where: str, fn: Callable[..., None], *args: Any) -> None:
@@ -151,9 +154,10 @@ class CallOps:
     # ---------------------------------------------------------------------------------- command bodies
     def make_call(self, leg_id: str, uri: str, from_uri: str, headers: Headers) -> None:
         """Per-call caller ID: the From goes in this call's ``localUri``, not in an account per caller."""
-        if self._acc is None:  # before start or after stop
+        acc = self._accs.get(_transport_of(uri)) or self._accs.get("udp")
+        if acc is None:  # before start or after stop
             raise RuntimeError("SIP engine has no account")
-        leg = Leg(self, self._acc, leg_id)
+        leg = Leg(self, acc, leg_id)
         self._legs.add(leg)
         op = call_op(0, headers)
         op.txOption.localUri = from_uri
@@ -198,6 +202,14 @@ class CallOps:
         p.digits = digits
         p.duration = duration_ms
         leg.sendDtmf(p)
+
+
+def _transport_of(uri: str) -> str:
+    """The transport a target URI asks for: the account of that transport writes the matching Contact."""
+    low = uri.lower()
+    if low.startswith("sips:") or ";transport=tls" in low:
+        return "tls"
+    return "tcp" if ";transport=tcp" in low else "udp"
 
 
 def _confirming_message(e: Any) -> tuple[str, str]:

@@ -15,8 +15,10 @@ from b2bua.sip.config import EngineConfig
 from b2bua.sip.legs import PjLogWriter
 
 
-def create_endpoint(c: EngineConfig, writer: PjLogWriter, log: Callable[[int, str], None]) -> pj.Endpoint:
-    """A started Endpoint with our SIP listeners, a null sound device and the configured codecs.
+def create_endpoint(c: EngineConfig, writer: PjLogWriter,
+                    log: Callable[[int, str], None]) -> tuple[pj.Endpoint, dict[str, int]]:
+    """A started Endpoint with our SIP listeners (and their transport ids by name: "udp", "tcp", "tls"), a null
+    sound device and the configured codecs.
 
     The caller keeps ``writer`` alive as long as the Endpoint: pjsua2 holds it only by a raw pointer.
     """
@@ -24,21 +26,40 @@ def create_endpoint(c: EngineConfig, writer: PjLogWriter, log: Callable[[int, st
     ep = pj.Endpoint()
     ep.libCreate()
     ep.libInit(_ep_config(c, writer))
-    _create_transports(ep, c)
+    transports = _create_transports(ep, c)
     ep.libStart()
     # no sound device, but a clock for the conference bridge
     ep.audDevManager().setNullDev()
     if c.media_nice:
         _deprioritise(_thread_ids() - before, c.media_nice, log)
     _select_codecs(ep, c, log)
-    return ep
+    return ep, transports
 
 
-def account_config(c: EngineConfig) -> pj.AccountConfig:
-    """Our one account: its RTP port range, a fixed Contact, and the credentials for trunks that challenge us."""
-    acfg = pj.AccountConfig()
+def account_configs(c: EngineConfig, transports: dict[str, int]) -> dict[str, pj.AccountConfig]:
+    """One account per listener, each with the fixed Contact of its transport: pjsua would otherwise write the
+    interface address into TCP/TLS Contacts, not ``public_host``. TLS and TCP come first and are bound to their
+    transport, so pjsua picks them for requests arriving over TLS/TCP (it prefers an account whose transport
+    matches, then the first); the UDP account is not bound, so pjsip may still move a large request to TCP."""
     host = c.public_host or c.listen_ip
-    acfg.idUri = f"sip:b2bua@{host}:{c.listen_port}"
+    out: dict[str, pj.AccountConfig] = {}
+    if c.tls is not None:
+        # sips: identity and Contact: a sips: request requires a sips: Contact (RFC 5630; else pjsip's 480)
+        out["tls"] = _account_config(c, f"sips:b2bua@{host}:{c.tls.port}", transports["tls"])
+    if c.tcp:
+        out["tcp"] = _account_config(c, f"sip:b2bua@{host}:{c.listen_port};transport=tcp", transports["tcp"])
+    out["udp"] = _account_config(c, f"sip:b2bua@{host}:{c.listen_port}", None)
+    return out
+
+
+def _account_config(c: EngineConfig, uri: str, transport_id: int | None) -> pj.AccountConfig:
+    """An account: its RTP port range and SDP address, a fixed Contact, the credentials for trunks that
+    challenge us."""
+    acfg = pj.AccountConfig()
+    acfg.idUri = uri.split(";", 1)[0]
+    acfg.sipConfig.contactForced = f"<{uri}>"
+    if transport_id is not None:
+        acfg.sipConfig.transportId = transport_id
     acfg.mediaConfig.transportConfig.port = c.rtp_port_start
     acfg.mediaConfig.transportConfig.portRange = c.rtp_port_count
     acfg.mediaConfig.transportConfig.boundAddress = c.listen_ip
@@ -46,24 +67,19 @@ def account_config(c: EngineConfig) -> pj.AccountConfig:
         acfg.mediaConfig.transportConfig.publicAddress = c.media_public_address
     # otherwise pjsua sends a codec-locking re-INVITE that simple peers (SIPp scenarios) reject
     acfg.mediaConfig.lockCodecEnabled = False
-    acfg.natConfig.sipOutboundUse = 0  # no RFC 5626 ";ob" in Contact: we do not register
-    if not (c.tcp or c.tls):  # UDP only: one fixed Contact, as always
-        acfg.sipConfig.contactForced = f"<sip:b2bua@{host}:{c.listen_port}>"
-    # else pjsua writes each dialog's Contact for the transport it uses (";transport=tcp", the TLS port), so a
-    # carrier's in-dialog requests come back over the transport the call was set up on
     for realm, user, password in c.credentials:  # pjsua answers 401/407 itself; never with a wildcard realm
         acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", realm, user, 0, password))
     return acfg
 
 
-def _create_transports(ep: pj.Endpoint, c: EngineConfig) -> None:
+def _create_transports(ep: pj.Endpoint, c: EngineConfig) -> dict[str, int]:
     """Exactly the configured listeners: UDP (always), TCP on the same port, TLS on its own port.
 
-    A TCP listener also lets pjsip send a request over 1300 bytes by TCP instead of UDP (RFC 3261 §18.1.1,
-    PJSIP_UDP_SIZE_THRESHOLD): without one, such a request still goes over UDP."""
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, _transport_config(c, c.listen_port))
+    A TCP listener also lets pjsip send a request of 1300 bytes or more over TCP instead of UDP (RFC 3261
+    §18.1.1, PJSIP_UDP_SIZE_THRESHOLD)."""
+    ids = {"udp": ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, _transport_config(c, c.listen_port))}
     if c.tcp:
-        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, _transport_config(c, c.listen_port))
+        ids["tcp"] = ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, _transport_config(c, c.listen_port))
     if c.tls is not None:
         tcfg = _transport_config(c, c.tls.port)
         tls = tcfg.tlsConfig
@@ -71,7 +87,8 @@ def _create_transports(ep: pj.Endpoint, c: EngineConfig) -> None:
         tls.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3  # no SSLv3/TLS 1.0/1.1
         tls.verifyServer = c.tls.verify_server
         tls.verifyClient = tls.requireClientCert = c.tls.verify_client
-        ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tcfg)
+        ids["tls"] = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tcfg)
+    return {k: int(v) for k, v in ids.items()}
 
 
 def _transport_config(c: EngineConfig, port: int) -> pj.TransportConfig:

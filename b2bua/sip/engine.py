@@ -29,7 +29,7 @@ import pjsua2 as pj
 from b2bua.sip.build_info import read_build_limits
 from b2bua.sip.call_ops import CallOps
 from b2bua.sip.config import EngineConfig
-from b2bua.sip.endpoint import account_config, create_endpoint
+from b2bua.sip.endpoint import account_configs, create_endpoint
 from b2bua.sip.legs import LegTable, PjLogWriter
 from b2bua.sip.media_ops import MediaOps
 from b2bua.sip.types import BuildLimits, EngineEvent, EngineFault, Headers, InboundInvite, ScreenResult
@@ -223,8 +223,8 @@ class SipEngine:
 
     def _init(self) -> pj.Endpoint:
         self._writer = PjLogWriter(self._log)
-        ep = create_endpoint(self._cfg, self._writer, self._log)
-        self._calls.open_account(account_config(self._cfg))
+        ep, transports = create_endpoint(self._cfg, self._writer, self._log)
+        self._calls.open_accounts(account_configs(self._cfg, transports))
         return ep
 
     def _drain(self) -> None:
@@ -255,7 +255,7 @@ class SipEngine:
         for _ in range(10):
             ep.libHandleEvents(10)
         self._legs.clear()
-        self._calls.close_account()
+        self._calls.close_accounts()
         ep.libDestroy()
         self._drain()  # fail whatever arrived meanwhile
         while True:

@@ -97,6 +97,9 @@ def test_tcp_trunk_call_both_ways_with_media(node: Start) -> None:
     assert invite_b.splitlines()[0].startswith(f"INVITE sip:4930123456@127.0.0.3:{b.far_port};transport=tcp ")
     assert "Via: SIP/2.0/TCP 127.0.0.1:" in invite_b
     ok = next(m for m in r.messages if m.startswith("SIP/2.0 200") and "m=audio" in m)
+    # our Contacts name TCP, so the carriers' in-dialog requests come back over TCP to our listener
+    assert f"Contact: <sip:b2bua@127.0.0.1:{b.sip_port};transport=tcp>" in ok, ok
+    assert f"Contact: <sip:b2bua@127.0.0.1:{b.sip_port};transport=tcp>" in invite_b, invite_b
     assert _sdp_addresses(ok) == ("127.0.0.1", "127.0.0.1")  # no media_public_address: the bound address
     _tones_both_ways(pcap)
     b.wait_idle()
@@ -155,12 +158,12 @@ def test_sdp_names_the_media_public_address(node: Start) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- TLS
-def _certificate(d: Path) -> tuple[Path, Path]:
+def _certificate(d: Path, cn: str = "b2bua-test") -> tuple[Path, Path]:
     """A throwaway self-signed certificate for the loopback addresses in play (it is its own CA)."""
     d.mkdir(parents=True, exist_ok=True)
     cert, key = d / "cert.pem", d / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=b2bua-test",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={cn}",
                     "-addext", "subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3",
                     "-addext", "basicConstraints=critical,CA:TRUE"], check=True, capture_output=True)
     return cert, key
@@ -193,9 +196,27 @@ def test_tls_trunk_call_both_ways_with_mutual_tls(node: Start, tmp_path: Path) -
     invite_b = next(e for e in fe if e["event"] == "incoming")["invite"]
     assert invite_b.startswith(f"INVITE sips:4930123456@127.0.0.3:{far_tls_port} SIP/2.0"), invite_b[:200]
     assert "Via: SIP/2.0/TLS 127.0.0.1:" in invite_b
+    assert f"Contact: <sips:b2bua@127.0.0.1:{tls_port}>" in invite_b  # a sips: request needs a sips: Contact
     share, n = wav.tone_share(far_wav, 1000.0, start_s=0.5)
     assert n >= 20 and share > 0.8, f"caller's 1000 Hz at far end: {share:.2f} of {n} blocks"
     share, n = wav.tone_share(caller_wav, 1700.0, start_s=0.5)
     assert n >= 20 and share > 0.8, f"far end's 1700 Hz at caller: {share:.2f} of {n} blocks"
     b.wait_idle()
     assert b.metric("b2bua_calls_total", outcome="completed-a-hangup") == 1
+
+
+def test_mutual_tls_refuses_a_client_certificate_from_another_ca(node: Start, tmp_path: Path) -> None:
+    """tls_verify_client: a carrier whose certificate does not verify against tls_ca_file never gets a call in
+    (the handshake fails before any SIP is read), even from inside the trunk's ACL."""
+    cert, key = _certificate(tmp_path / "pki")
+    rogue_cert, rogue_key = _certificate(tmp_path / "rogue", cn="rogue")
+    b = node(lambda b: _tls_env(b, cert, key))
+    caller = PhoneProc(b.workdir, "caller", [
+        "--ip", "127.0.0.2", "--port", str(b.sip_port + 1000), "--rtp-port", str(b.sip_port + 4000),
+        "--tls-port", str(b.sip_port + 1001), "--tls-cert", str(rogue_cert), "--tls-key", str(rogue_key),
+        "--call", f"sips:4930123456@127.0.0.1:{b.sip_port + 5}", "--max-s", "10"]).wait_ready()
+    ce = caller.wait(30)
+    assert not any(e["event"] == "confirmed" for e in ce), ce
+    assert next(e for e in ce if e["event"] == "disconnected")["code"] >= 400
+    assert not [e for e in b.log_events() if e.get("event") == "call in"]
+    assert b.metric("b2bua_calls_total", outcome="completed-a-hangup") == 0

@@ -153,7 +153,10 @@ def main() -> int:
     phone = Phone(args)
     phone.script = sorted((float(t), d) for t, d in (x.split(":", 1) for x in args.dtmf_script.split(";") if x))
     acfg = pj.AccountConfig()
-    acfg.idUri = f"sip:phone@{args.ip}:{args.port}"
+    # a sips: identity gives TLS dialogs the sips: Contact that a sips: request requires (RFC 5630)
+    acfg.idUri = f"sips:phone@{args.ip}:{args.tls_port}" if args.tls_port else f"sip:phone@{args.ip}:{args.port}"
+    if args.tls_port:  # pjsua would write the interface address toward the peer into a TLS Contact
+        acfg.sipConfig.contactForced = f"<{acfg.idUri}>"
     acfg.mediaConfig.transportConfig.port = args.rtp_port
     acfg.mediaConfig.transportConfig.boundAddress = args.ip
     acc = PhoneAccount(phone)

@@ -113,3 +113,16 @@ def test_config_refuses_a_route_to_an_unknown_trunk_or_one_without_host(tmp_path
         load_settings(cfg)
     cfg.write_text(base + '[[routes]]\ntrunks = ["a"]\n')
     assert load_settings(cfg).routes[0].targets == ["a"]
+
+
+def test_trunk_transport_shapes_the_target_uri() -> None:
+    """pjsip picks the transport from the URI: TCP is named, TLS is a sips: URI (no transport parameter)."""
+    trunks = [TrunkSettings(name="u", host="192.0.2.1", port=5060),
+              TrunkSettings(name="t", host="192.0.2.2", port=5060, transport="tcp"),
+              TrunkSettings(name="s", host="carrier.example", port=5061, transport="tls"),
+              TrunkSettings(name="s6", host="2001:db8::1", port=5061, transport="tls")]
+    r = Router(trunks, [RouteSettings(pattern=f"{n}.*", trunk=n) for n in ("u", "t", "s6", "s")])
+    assert r.route("u49", None).uri == "sip:u49@192.0.2.1:5060"  # type: ignore[union-attr]
+    assert r.route("t49", None).uri == "sip:t49@192.0.2.2:5060;transport=tcp"  # type: ignore[union-attr]
+    assert r.route("s49", None).uri == "sips:s49@carrier.example:5061"  # type: ignore[union-attr]
+    assert r.route("s649", None).uri == "sips:s649@[2001:db8::1]:5061"  # type: ignore[union-attr]
