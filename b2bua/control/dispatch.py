@@ -1,5 +1,5 @@
 """Where each engine event goes (asyncio thread): new and refused INVITEs to the inbound handler, leg events to
-the runner (answers and ends through the live-dialog journal first), engine faults to metrics and the log. One
+the runner (ends through the live-dialog journal first, answers after the runner relayed them), engine faults to metrics and the log. One
 handler failing never stops the next event."""
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ class EventDispatcher:
                 case EngineFault():
                     self.metrics.engine_faults.labels(event.where).inc()
                     self._log.error("engine fault", where=event.where, error=event.message)
-                case LegAnswered() | LegEnded():
+                case LegAnswered():
+                    self.runner.on_leg_event(event)  # the answer is relayed first: the journal row is not on
+                    self.dialogs.on_leg_event(event)  # the set-up path (the call is still known after an answer)
+                case LegEnded():
                     self.dialogs.on_leg_event(event)  # first: the runner may forget the call on this event
                     self.runner.on_leg_event(event)
                 case _:
