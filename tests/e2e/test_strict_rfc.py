@@ -4,8 +4,6 @@ headers get 400; ACK is never answered; the call and the service go on."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from tests.support import rawsip
@@ -16,23 +14,7 @@ pytestmark = pytest.mark.e2e
 
 def _finals(msg: str, port: int, timeout: float = 1.5) -> list[str]:
     """Send one datagram from 127.0.0.2 and return the final responses (whole messages) that come back."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.2", 0))
-        s.settimeout(timeout)
-        src = f"127.0.0.2:{s.getsockname()[1]}"
-        s.sendto(msg.replace("{src}", src).encode("latin-1"), ("127.0.0.1", port))
-        out: list[str] = []
-        while True:
-            try:
-                data = s.recv(65535).decode("latin-1")
-            except TimeoutError:
-                return out
-            if not data.startswith("SIP/2.0 1"):
-                out.append(data)
-                s.settimeout(0.3)
-    finally:
-        s.close()
+    return [m for m in rawsip.exchange_messages(msg, port, "127.0.0.2", timeout) if not m.startswith("SIP/2.0 1")]
 
 
 def _code(resp: str) -> int:

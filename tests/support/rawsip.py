@@ -30,6 +30,11 @@ def request(method: str = "INVITE", *, ruri: str = "sip:4930123456@127.0.0.1", c
 
 def exchange(msg: str, port: int, src_ip: str = "127.0.0.2", timeout: float = 1.5) -> list[str]:
     """Send one datagram from src_ip to the B2BUA and collect the status lines that come back."""
+    return [m.split("\r\n", 1)[0] for m in exchange_messages(msg, port, src_ip, timeout)]
+
+
+def exchange_messages(msg: str, port: int, src_ip: str = "127.0.0.2", timeout: float = 1.5) -> list[str]:
+    """Send one datagram from src_ip to the B2BUA and collect the whole messages that come back."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.bind((src_ip, 0))
@@ -42,7 +47,7 @@ def exchange(msg: str, port: int, src_ip: str = "127.0.0.2", timeout: float = 1.
                 data = s.recv(65535).decode("latin-1")
             except TimeoutError:
                 return out
-            out.append(data.split("\r\n", 1)[0])
+            out.append(data)
             if not data.startswith("SIP/2.0 1"):
                 s.settimeout(0.3)  # a final response: collect retransmissions briefly, then stop
     finally:
