@@ -1,6 +1,6 @@
 """Where each engine event goes (asyncio thread): new and refused INVITEs to the inbound handler, leg events to
-the runner (ends through the live-dialog journal first, answers after the runner relayed them), engine faults to metrics and the log. One
-handler failing never stops the next event."""
+the runner (ends through the live-dialog journal first, answers journaled after the runner relayed them), engine
+faults to metrics and the log. One handler failing never stops the next event."""
 
 from __future__ import annotations
 
