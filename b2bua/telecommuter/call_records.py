@@ -73,8 +73,11 @@ class CallRecords:
 
     # ------------------------------------------------------------------------------------------ reading
     def ended(self, call_id: str) -> dict[str, Any] | None:
-        """An ended call as the API shows it, from its record (None: no such record)."""
-        cdr = self.repository.get_cdr(call_id)
+        """An ended call as the API shows it, from its record (None: no such record). A record still waiting for
+        the database counts: a client polling a call must not see it vanish while the disk is full."""
+        cdr = next((r for r in self.pending.waiting("cdr") if r["id"] == call_id), None)
+        if cdr is None:
+            cdr = self.repository.get_cdr(call_id)
         if cdr is None:
             return None
         return {"id": cdr["id"], "kind": cdr["kind"], "user_id": cdr["user_id"] or None, "state": "ended",

@@ -74,6 +74,10 @@ class PendingWrites:
     def pending(self, kind: str | None = None) -> int:
         return len(self._queue) if kind is None else self._counts[kind]
 
+    def waiting(self, kind: str) -> list[dict[str, Any]]:
+        """The records of ``kind`` the database has not taken yet, oldest first: readers show them as written."""
+        return [w.record for w in self._queue if w.kind == kind] if self._counts[kind] else []
+
     def give_up(self) -> None:
         """The node is stopping: what the database never took goes to the log, in full."""
         for w in list(self._queue):

@@ -15,9 +15,11 @@ from structlog.testing import capture_logs
 
 from b2bua.api.application import create_app
 from b2bua.api.context import ApiContext
+from b2bua.telecommuter.users import Mode
 from tests.support.disks import fill, free, tmpfs
 from tests.support.inprocess import ADMIN, InProcess, health_of, in_process
 from tests.unit.api.helpers import assert_problem, business
+from tests.unit.control.helpers import CALLER, MOBILE, make_user, placed
 
 NEW_USER = {"name": "Ann", "extension": "201", "business_number": business("201")}
 
@@ -81,3 +83,22 @@ async def test_anything_unexpected_is_a_500_problem_and_logged(t: InProcess, mon
     assert "a bug" not in body["detail"], "no internals to the client"
     (line,) = [e for e in logs if e["event"] == "request failed"]
     assert line["path"] == "/v1/users" and "a bug" in line["error"] and line["log_level"] == "error"
+
+
+async def test_an_ended_call_whose_record_waits_for_a_full_disk_is_still_shown(t: InProcess,
+                                                                               tmp_path: Path) -> None:
+    """A client polling its call must not get 404 while the call record waits in memory for the disk."""
+    u = make_user(t, mode=Mode.ON_DEMAND, number=MOBILE)
+    call = t.domain.outgoing.start_callback(u, CALLER)
+    fill(tmp_path / "var")
+    t.far.ended(placed(t)[0].leg, 480)
+    assert t.domain.records.pending.pending("cdr") == 1, "the disk is full: the record waits"
+    r = await t.call("GET", f"/v1/calls/{call.id}")
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "ended" and r.json()["outcome"] == "user-no-answer"
+    assert (await t.call("GET", "/v1/calls/no-such-call")).status_code == 404
+
+    free(tmp_path / "var")
+    assert t.domain.records.pending.retry() == 0
+    assert t.domain.records.repository.get_cdr(call.id)["outcome"] == "user-no-answer"
+    assert (await t.call("GET", f"/v1/calls/{call.id}")).json()["outcome"] == "user-no-answer"
