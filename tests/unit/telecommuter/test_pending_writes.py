@@ -49,7 +49,9 @@ async def test_call_records_the_full_disk_refuses_wait_in_order_and_are_written_
     with capture_logs() as logs:
         first, second = trunk_call(t, "A1"), trunk_call(t, "A2")
     assert not t.runner.calls and t.node.gate.admitted == 0, "the calls ended whatever the disk"
-    assert t.domain.records.ended(first) is None and t.domain.records.ended(second) is None
+    assert t.domain.records.repository.get_cdr(first) is None and t.domain.records.repository.get_cdr(second) is None
+    assert [(t.domain.records.ended(c) or {}).get("id") for c in (first, second)] == [first, second], \
+        "shown from memory meanwhile"
     pending = t.domain.records.pending
     assert pending.pending("cdr") == 2 and "full" in pending.error
     assert metric(t, "b2bua_pending_writes", kind="cdr") == 2
