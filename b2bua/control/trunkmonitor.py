@@ -17,16 +17,17 @@ from b2bua.calls.trunkhealth import Hysteresis, TrunkHealth, alive
 from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import TrunkSettings
+from b2bua.sip.options import Transport
 
 
 class Pinger(Protocol):
-    async def ping(self, host: str, port: int, timeout_s: float) -> int: ...
+    async def ping(self, host: str, port: int, timeout_s: float, transport: Transport = ...) -> int: ...
 
 
 def monitored(trunks: Sequence[TrunkSettings]) -> list[TrunkSettings]:
-    """The trunks that are pinged: those with somewhere to send to and an interval (over UDP: a trunk on another
-    transport is not pinged, so never marked down by a ping it could not answer)."""
-    return [t for t in trunks if t.host and t.ping_interval_s > 0 and t.transport == "udp"]
+    """The trunks that are pinged: those with somewhere to send to and an interval, each over its own transport
+    (a TLS-only carrier answers nothing on UDP)."""
+    return [t for t in trunks if t.host and t.ping_interval_s > 0]
 
 
 class TrunkMonitor:
@@ -74,7 +75,7 @@ class TrunkMonitor:
         while True:
             started = self.clock()
             try:
-                code = await pinger.ping(trunk.host, trunk.port, trunk.ping_timeout_s)
+                code = await pinger.ping(trunk.host, trunk.port, trunk.ping_timeout_s, trunk.transport)
             except Exception:  # never let one trunk's fault stop its monitoring (or anyone else's)
                 self._log.exception("trunk ping failed", trunk=trunk.name)
                 code = 0

@@ -1,10 +1,12 @@
-"""OPTIONS pings to carrier trunks over a plain UDP socket of their own (asyncio), beside the SIP engine: bound to
-the SIP listen address (the carrier sees our usual source address and ACLs keep working) but an ephemeral port,
-since pjsua owns the SIP port.
+"""OPTIONS pings to carrier trunks from sockets of their own (asyncio), beside the SIP engine: bound to the SIP
+listen address (the carrier sees our usual source address and ACLs keep working) but an ephemeral port, since
+pjsua owns the SIP port.
 
-Each ping is one non-INVITE transaction (RFC 3261 §17.1.2.2: retransmitted from T1 = 500 ms, doubling to T2 = 4 s)
-bounded by its timeout, so a dead trunk costs its own ping's timeout and nothing else: pings run concurrently, a
-name that does not resolve fails within the same bound. Responses are matched by the Via branch we gave each one.
+Each ping is one non-INVITE transaction bounded by its timeout, so a dead trunk costs its own ping's timeout and
+nothing else: pings run concurrently, a name that does not resolve fails within the same bound. Over UDP it is
+retransmitted from T1 = 500 ms, doubling to T2 = 4 s (RFC 3261 §17.1.2.2) and matched by its Via branch; over TCP
+and TLS it goes on a connection of its own (a TLS-only carrier answers nothing on UDP, and a ping must exercise
+the handshake and certificate the calls depend on), sent once and read until its final response.
 """
 
 from __future__ import annotations
@@ -13,25 +15,31 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from b2bua.sip import message
 from b2bua.sip.dialog import is_ip, join_host_port
 
 T1 = 0.5
 T2 = 4.0
+MAX_RESPONSE = 65536  # bytes of a response over a stream: more is not a carrier's answer to an OPTIONS
+
+Transport = Literal["udp", "tcp", "tls"]
 
 
-def build_options(host: str, port: int, *, via_host: str, via_port: int, branch: str, user_agent: str = "") -> bytes:
+def build_options(host: str, port: int, *, via_host: str, via_port: int, branch: str, user_agent: str = "",
+                  transport: Transport = "udp") -> bytes:
     """An out-of-dialog OPTIONS to ``host:port`` with ``rport``, so the response comes back to this socket."""
-    target = join_host_port(host, port)
+    target = join_host_port(host, port) + ("" if transport == "udp" else f";transport={transport}")
     tag = os.urandom(4).hex()
     lines = [
         f"OPTIONS sip:{target} SIP/2.0",
-        f"Via: SIP/2.0/UDP {join_host_port(via_host, via_port)};rport;branch={branch}",
+        f"Via: SIP/2.0/{transport.upper()} {join_host_port(via_host, via_port)};rport;branch={branch}",
         "Max-Forwards: 70",
         f"From: <sip:ping@{join_host_port(via_host, via_port)}>;tag={tag}",
-        f"To: <sip:{target}>",
+        f"To: <sip:{join_host_port(host, port)}>",
         f"Call-ID: {branch}@{via_host}",
         "CSeq: 1 OPTIONS",
         "Accept: application/sdp",
@@ -80,16 +88,52 @@ class OptionsPinger:
     """Pings over one socket; :meth:`ping` may be awaited for many trunks at once."""
 
     def __init__(self, transport: asyncio.DatagramTransport, waiting: dict[str, asyncio.Future[int]], family: int,
-                 via_host: str, user_agent: str) -> None:
+                 via_host: str, user_agent: str, tls: ssl.SSLContext | None = None) -> None:
         self._transport = transport
         self._waiting = waiting
         self._family = family
+        self._listen_ip = str(transport.get_extra_info("sockname")[0])
         self._via_host = via_host
         self._via_port = int(transport.get_extra_info("sockname")[1])
         self._user_agent = user_agent
+        self._tls = tls
 
-    async def ping(self, host: str, port: int, timeout_s: float) -> int:
+    async def ping(self, host: str, port: int, timeout_s: float, transport: Transport = "udp") -> int:
         """The final response's status, or 0 if none came within ``timeout_s`` (or it could not be sent)."""
+        if transport != "udp":
+            try:
+                return await asyncio.wait_for(self._ping_stream(host, port, transport), timeout_s)
+            except (OSError, TimeoutError, ValueError, ssl.SSLError, asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError):
+                return 0
+        return await self._ping_datagram(host, port, timeout_s)
+
+    async def _ping_stream(self, host: str, port: int, transport: Transport) -> int:
+        """One OPTIONS on a connection of its own: the connection (and the TLS handshake, with the certificate
+        checks calls get) is part of what is tested."""
+        tls = transport == "tls"
+        if tls and self._tls is None:
+            raise ValueError("no TLS client context")
+        local = None if self._listen_ip in ("0.0.0.0", "::") else (self._listen_ip, 0)
+        reader, writer = await asyncio.open_connection(host, port, ssl=self._tls if tls else None,
+                                                       server_hostname=host if tls else None, local_addr=local)
+        try:
+            sock_host, sock_port = writer.get_extra_info("sockname")[:2]
+            via = sock_host if self._via_host in ("", "0.0.0.0", "::") else self._via_host
+            branch = "z9hG4bK-o" + os.urandom(8).hex()
+            writer.write(build_options(host, port, via_host=via, via_port=int(sock_port), branch=branch,
+                                       user_agent=self._user_agent, transport=transport))
+            await writer.drain()
+            while True:
+                found = read_response(await _read_message(reader))
+                if found is not None and found[1] == branch and found[0] >= 200:
+                    return found[0]
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+
+    async def _ping_datagram(self, host: str, port: int, timeout_s: float) -> int:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         try:
@@ -125,16 +169,45 @@ class OptionsPinger:
         return str(infos[0][4][0]), int(infos[0][4][1])
 
 
+async def _read_message(reader: asyncio.StreamReader) -> bytes:
+    """One SIP message from a stream (headers, then Content-Length bytes of body); CRLF keep-alives skipped."""
+    head = (await reader.readuntil(b"\r\n\r\n")).lstrip(b"\r\n")
+    if len(head) > MAX_RESPONSE:
+        raise ValueError("response too large")
+    _, headers = message.request_line_and_headers(head.decode("utf-8", "replace"))
+    length = message.header(headers, "Content-Length") or "0"
+    if not length.strip().isdigit() or int(length) > MAX_RESPONSE:
+        raise ValueError(f"bad Content-Length {length!r}")
+    body = await reader.readexactly(int(length))
+    return head + body
+
+
+def tls_client_context(*, cert_file: str = "", key_file: str = "", ca_file: str = "",
+                       verify: bool = True) -> ssl.SSLContext:
+    """The TLS client side of pings, as strict as the engine's: TLS 1.2 or newer, the carrier's certificate
+    checked against ``ca_file`` (and its name) when ``verify``, our own certificate offered for mutual TLS."""
+    ctx = ssl.create_default_context(cafile=ca_file or None)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cert_file:
+        ctx.load_cert_chain(cert_file, key_file or None)
+    return ctx
+
+
 @contextlib.asynccontextmanager
-async def pinger(listen_ip: str, *, via_host: str = "", user_agent: str = "") -> AsyncIterator[OptionsPinger]:
-    """A pinger whose socket is bound to ``listen_ip`` on an ephemeral port, closed at the end of the block."""
+async def pinger(listen_ip: str, *, via_host: str = "", user_agent: str = "",
+                 tls: ssl.SSLContext | None = None) -> AsyncIterator[OptionsPinger]:
+    """A pinger whose UDP socket is bound to ``listen_ip`` on an ephemeral port, closed at the end of the block;
+    TCP and TLS pings open connections from the same address."""
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in listen_ip else socket.AF_INET
     waiting: dict[str, asyncio.Future[int]] = {}
     transport, _ = await loop.create_datagram_endpoint(lambda: _Responses(waiting), local_addr=(listen_ip, 0),
                                                        family=family)
     try:
-        yield OptionsPinger(transport, waiting, family, via_host or listen_ip, user_agent)
+        yield OptionsPinger(transport, waiting, family, via_host or listen_ip, user_agent, tls)
     finally:
         transport.close()
 

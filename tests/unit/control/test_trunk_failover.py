@@ -126,13 +126,17 @@ async def test_monitor_pings_each_trunk_on_its_own_so_a_dead_one_delays_nobody()
     from b2bua.ops.metrics import Metrics
     from b2bua.ops.settings import TrunkSettings
 
-    trunks = [TrunkSettings(name=n, host=h, ping_interval_s=0.05, ping_timeout_s=0.5, down_after=1, up_after=1)
-              for n, h in (("dead", "10.9.9.9"), ("live", "10.8.8.8"))] + [TrunkSettings(name="quiet", host="x")]
+    trunks = [TrunkSettings(name=n, host=h, transport=tr, ping_interval_s=0.05, ping_timeout_s=0.5, down_after=1,
+                            up_after=1)
+              for n, h, tr in (("dead", "10.9.9.9", "udp"), ("live", "10.8.8.8", "tls"))]
+    trunks.append(TrunkSettings(name="quiet", host="x"))
     pings: dict[str, int] = {"10.9.9.9": 0, "10.8.8.8": 0}
+    transports: set[tuple[str, str]] = set()
 
     class Pinger:
-        async def ping(self, host: str, port: int, timeout_s: float) -> int:
+        async def ping(self, host: str, port: int, timeout_s: float, transport: str = "udp") -> int:
             pings[host] += 1
+            transports.add((host, transport))
             if host == "10.9.9.9":
                 await asyncio.sleep(timeout_s)
                 return 0
@@ -143,6 +147,7 @@ async def test_monitor_pings_each_trunk_on_its_own_so_a_dead_one_delays_nobody()
     task = asyncio.create_task(monitor.run(Pinger()))
     await asyncio.sleep(0.4)
     assert pings["10.8.8.8"] >= 6 and pings["10.9.9.9"] == 1  # the live one went on while the dead one waited
+    assert transports == {("10.9.9.9", "udp"), ("10.8.8.8", "tls")}, "each trunk is pinged over its transport"
     await asyncio.sleep(0.2)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

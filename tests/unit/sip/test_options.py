@@ -4,11 +4,15 @@ T1, and a dead trunk does not delay the others' answers."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from b2bua.sip import message, options
+from tests.support.pki import self_signed
 
 
 class _Carrier(asyncio.DatagramProtocol):
@@ -81,3 +85,74 @@ def test_read_response_only_takes_options_responses_with_a_branch() -> None:
     assert options.read_response(ok) == (404, "z9hG4bK-x")
     assert options.read_response(ok.replace(b"OPTIONS", b"INVITE")) is None
     assert options.read_response(b"OPTIONS sip:x SIP/2.0\r\n\r\n") is None
+
+
+# ------------------------------------------------------------------------------------------ TCP and TLS
+def _answer(text: str, code: int) -> bytes:
+    _, headers = message.request_line_and_headers(text)
+    lines = [f"SIP/2.0 {code} Whatever"] + [f"{n}: {message.header(headers, n)}"
+                                            for n in ("Via", "From", "To", "Call-ID", "CSeq")]
+    return ("\r\n".join(lines) + "\r\nContent-Length: 4\r\n\r\nbody").encode()
+
+
+@asynccontextmanager
+async def stream_carrier(codes: list[int], tls: ssl.SSLContext | None = None
+                         ) -> AsyncIterator[tuple[int, list[str]]]:
+    """A carrier on a TCP (or TLS) socket: a CRLF keep-alive, then a response per code (provisional first)."""
+    received: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        text = (await reader.readuntil(b"\r\n\r\n")).decode()
+        received.append(text)
+        writer.write(b"\r\n\r\n")
+        for code in codes:
+            writer.write(_answer(text, code))
+        await writer.drain()
+        await reader.read()  # until the pinger closes
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
+    try:
+        yield server.sockets[0].getsockname()[1], received
+    finally:
+        server.close()
+
+
+async def test_a_tcp_ping_reads_the_final_response_on_its_own_connection() -> None:
+    async with stream_carrier([100, 404]) as (port, received), options.pinger("127.0.0.1") as p:
+        assert await p.ping("127.0.0.1", port, 1.0, "tcp") == 404
+    line, headers = message.request_line_and_headers(received[0])
+    assert line == f"OPTIONS sip:127.0.0.1:{port};transport=tcp SIP/2.0"
+    assert (message.header(headers, "Via") or "").startswith("SIP/2.0/TCP 127.0.0.1:")
+
+
+async def test_a_tcp_ping_to_a_closed_port_or_a_silent_carrier_is_0_within_the_timeout() -> None:
+    async with stream_carrier([]) as (silent, _), options.pinger("127.0.0.1") as p:
+        started = time.monotonic()
+        assert await p.ping("127.0.0.1", silent, 0.5, "tcp") == 0
+        assert 0.4 < time.monotonic() - started < 0.9
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # bound, not listening: refused
+        async with options.pinger("127.0.0.1") as p:
+            assert await p.ping("127.0.0.1", closed, 0.5, "tcp") == 0
+
+
+async def test_a_tls_ping_verifies_the_carrier_certificate(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path / "pki")
+    rogue, _ = self_signed(tmp_path / "rogue", cn="rogue")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    trusted = options.tls_client_context(ca_file=str(cert))
+    async with stream_carrier([200], server_ctx) as (port, received):
+        async with options.pinger("127.0.0.1", tls=trusted) as p:
+            assert await p.ping("127.0.0.1", port, 2.0, "tls") == 200
+        assert (message.header(message.request_line_and_headers(received[0])[1], "Via") or "").startswith(
+            "SIP/2.0/TLS 127.0.0.1:")
+        untrusting = options.tls_client_context(ca_file=str(rogue))
+        async with options.pinger("127.0.0.1", tls=untrusting) as p:
+            assert await p.ping("127.0.0.1", port, 2.0, "tls") == 0, "a certificate from another CA is refused"
+        unverified = options.tls_client_context(ca_file=str(rogue), verify=False)
+        async with options.pinger("127.0.0.1", tls=unverified) as p:
+            assert await p.ping("127.0.0.1", port, 2.0, "tls") == 200, "tls_verify_server = false"
+    assert len(received) == 2
