@@ -24,6 +24,7 @@ from b2bua.sip.dialog import is_ip, join_host_port
 
 T1 = 0.5
 T2 = 4.0
+CLOSE_WAIT_S = 0.2
 MAX_RESPONSE = 65536  # bytes of a response over a stream: more is not a carrier's answer to an OPTIONS
 
 Transport = Literal["udp", "tcp", "tls"]
@@ -129,9 +130,7 @@ class OptionsPinger:
                 if found is not None and found[1] == branch and found[0] >= 200:
                     return found[0]
         finally:
-            writer.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+            await _close(writer)
 
     async def _ping_datagram(self, host: str, port: int, timeout_s: float) -> int:
         loop = asyncio.get_running_loop()
@@ -167,6 +166,16 @@ class OptionsPinger:
         if not infos:
             raise OSError(f"{host} does not resolve")
         return str(infos[0][4][0]), int(infos[0][4][1])
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close politely (TLS close_notify) but briefly: pjsip does not answer close_notify, and a ping must not
+    hold its connection open until asyncio's own SSL shutdown timeout."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), CLOSE_WAIT_S)
+    except (OSError, ssl.SSLError, TimeoutError):
+        writer.transport.abort()
 
 
 async def _read_message(reader: asyncio.StreamReader) -> bytes:
