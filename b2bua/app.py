@@ -9,7 +9,6 @@ import contextlib
 import functools
 import os
 import secrets
-import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -47,10 +46,11 @@ from b2bua.ops.filemodes import tighten
 from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings
+from b2bua.outbound_tls import client_tls
 from b2bua.recovery import crash_recovered
 from b2bua.sip.config import TlsConfig
 from b2bua.sip.engine import EngineConfig, SipEngine, read_build_limits
-from b2bua.sip.options import pinger, tls_client_context
+from b2bua.sip.options import pinger
 from b2bua.sip.types import BuildLimits, EngineEvent
 from b2bua.store.sqlite import Store
 from b2bua.telecommuter.domain import Domain, build_domain, build_foundations
@@ -270,19 +270,10 @@ async def _monitor_trunks(monitor: TrunkMonitor, settings: Settings) -> None:
         return
     try:
         async with pinger(settings.sip.listen_ip, user_agent=f"{settings.sip.user_agent}/{__version__}",
-                          tls=_ping_tls(settings)) as p:
+                          tls=client_tls(settings)) as p:
             await monitor.run(p)
     except OSError as e:
         get_logger("trunks").error("trunk monitoring not started: cannot bind its socket", error=str(e))
-
-
-def _ping_tls(settings: Settings) -> ssl.SSLContext | None:
-    """TLS pings present our certificate and check the carrier's as the engine's TLS transport does."""
-    sip = settings.sip
-    if "tls" not in sip.transports:
-        return None
-    return tls_client_context(cert_file=sip.tls_cert_file, key_file=sip.tls_key_file, ca_file=sip.tls_ca_file,
-                              verify=sip.tls_verify_server)
 
 
 async def _resume_sessions(domain: Domain) -> None:

@@ -24,6 +24,7 @@ from b2bua.lifecycle import StartupError
 from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings
+from b2bua.outbound_tls import client_tls
 from b2bua.sip.teardown import BUDGET_S, ByeResult, end_dialogs
 from b2bua.store.sqlite import Store
 
@@ -112,7 +113,8 @@ async def recover(store: Store, settings: Settings, metrics: Metrics, last_alive
     try:
         results = await end_dialogs([dialog_of(r) for r in rows], listen_ip=sip.listen_ip,
                                     listen_port=sip.listen_port, via_host=sip.public_host,
-                                    user_agent=f"{sip.user_agent}/{__version__}", budget_s=BYE_BUDGET_S)
+                                    user_agent=f"{sip.user_agent}/{__version__}", budget_s=BYE_BUDGET_S,
+                                    tls=client_tls(settings))
     except OSError as e:
         raise StartupError("cannot end the last run's dialogs: SIP port not free", 1, error=str(e),
                            dialogs=len(rows), listen=f"{sip.listen_ip}:{sip.listen_port}") from e

@@ -17,7 +17,7 @@ from b2bua.calls.trunkhealth import Hysteresis, TrunkHealth, alive
 from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import TrunkSettings
-from b2bua.sip.options import Transport
+from b2bua.sip.streams import Transport
 
 
 class Pinger(Protocol):

@@ -11,6 +11,7 @@ import ipaddress
 import re
 
 from b2bua.sip import message
+from b2bua.sip.streams import Transport
 from b2bua.sip.types import Dialog, Headers
 
 # pjsip starts a dialog's local CSeq below 2**15 and adds one per request it sends in the dialog (re-INVITE, UPDATE
@@ -22,6 +23,7 @@ RESTART_REASON = 'SIP;cause=500;text="restart after failure"'
 
 _TAG = re.compile(r";\s*tag\s*=\s*([^;,\s]+)", re.IGNORECASE)
 _SENT_BY_BRANCH = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
+_TRANSPORT_PARAM = re.compile(r";\s*transport\s*=\s*(tcp|tls)\b", re.IGNORECASE)
 _HOST_PORT = re.compile(r"^(?:sips?):(?:[^@;>?]*@)?(\[[^\]]+\]|[^:;>?]+)(?::(\d+))?", re.IGNORECASE)
 
 
@@ -70,11 +72,28 @@ def bare_uri(value: str) -> str:
 
 
 def host_port(uri: str) -> tuple[str, int] | None:
-    """Where a SIP URI points (host without brackets, port; 5060 when none is given)."""
+    """Where a SIP URI points (host without brackets, port; when none is given 5061 for TLS, else 5060)."""
     m = _HOST_PORT.match(bare_uri(uri))
     if m is None:
         return None
-    return m.group(1).strip("[]"), int(m.group(2)) if m.group(2) else 5060
+    return m.group(1).strip("[]"), int(m.group(2)) if m.group(2) else (5061 if uri_transport(uri) == "tls" else 5060)
+
+
+def uri_transport(value: str) -> Transport:
+    """The transport a SIP URI (bare, or in a name-addr) asks for: sips: or ;transport=tls is TLS, ;transport=tcp
+    TCP, anything else UDP (as pjsip resolves a target with a port: no NAPTR/SRV)."""
+    value = value.strip()
+    uri = value.partition("<")[2].partition(">")[0] if "<" in value else value
+    if uri.lower().startswith("sips:"):
+        return "tls"
+    m = _TRANSPORT_PARAM.search(uri)
+    return "tls" if m and m.group(1).lower() == "tls" else "tcp" if m else "udp"
+
+
+def transport_of(dialog: Dialog) -> Transport:
+    """Where in-dialog requests go and how: the first loose Route's transport, else the remote target's."""
+    first = dialog.route_set[0] if dialog.route_set and _loose(dialog.route_set[0]) else dialog.request_uri
+    return uri_transport(first)
 
 
 def join_host_port(host: str, port: int) -> str:
@@ -163,12 +182,12 @@ def _checked(dialog: Dialog) -> Dialog | None:
 
 # ------------------------------------------------------------------------------------------ the BYE
 def build_bye(dialog: Dialog, *, via_host: str, via_port: int, branch: str, user_agent: str = "",
-              reason: str = RESTART_REASON) -> bytes:
-    """An in-dialog BYE (RFC 3261 §15.1.1) sent over UDP from ``via_host:via_port``, with ``rport`` so the
-    response comes back to the port it was sent from."""
+              reason: str = RESTART_REASON, transport: Transport = "udp") -> bytes:
+    """An in-dialog BYE (RFC 3261 §15.1.1) sent over ``transport`` from ``via_host:via_port``, with ``rport`` so
+    the response comes back to the port (or connection) it was sent from."""
     lines = [
         f"BYE {dialog.request_uri} SIP/2.0",
-        f"Via: SIP/2.0/UDP {join_host_port(via_host, via_port)};rport;branch={branch}",
+        f"Via: SIP/2.0/{transport.upper()} {join_host_port(via_host, via_port)};rport;branch={branch}",
         "Max-Forwards: 70",
         f"From: <{dialog.local_uri}>;tag={dialog.local_tag}",
         f"To: <{dialog.remote_uri}>;tag={dialog.remote_tag}",

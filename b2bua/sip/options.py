@@ -17,17 +17,14 @@ import os
 import socket
 import ssl
 from collections.abc import AsyncIterator
-from typing import Literal
 
-from b2bua.sip import message
+from b2bua.sip import message, streams
 from b2bua.sip.dialog import is_ip, join_host_port
+from b2bua.sip.streams import Transport
 
 T1 = 0.5
 T2 = 4.0
-CLOSE_WAIT_S = 0.2
-MAX_RESPONSE = 65536  # bytes of a response over a stream: more is not a carrier's answer to an OPTIONS
 
-Transport = Literal["udp", "tcp", "tls"]
 
 
 def build_options(host: str, port: int, *, via_host: str, via_port: int, branch: str, user_agent: str = "",
@@ -112,12 +109,8 @@ class OptionsPinger:
     async def _ping_stream(self, host: str, port: int, transport: Transport) -> int:
         """One OPTIONS on a connection of its own: the connection (and the TLS handshake, with the certificate
         checks calls get) is part of what is tested."""
-        tls = transport == "tls"
-        if tls and self._tls is None:
-            raise ValueError("no TLS client context")
-        local = None if self._listen_ip in ("0.0.0.0", "::") else (self._listen_ip, 0)
-        reader, writer = await asyncio.open_connection(host, port, ssl=self._tls if tls else None,
-                                                       server_hostname=host if tls else None, local_addr=local)
+        reader, writer = await streams.connect(host, port, tls=self._tls if transport == "tls" else None,
+                                               listen_ip=self._listen_ip)
         try:
             sock_host, sock_port = writer.get_extra_info("sockname")[:2]
             via = sock_host if self._via_host in ("", "0.0.0.0", "::") else self._via_host
@@ -126,11 +119,11 @@ class OptionsPinger:
                                        user_agent=self._user_agent, transport=transport))
             await writer.drain()
             while True:
-                found = read_response(await _read_message(reader))
+                found = read_response(await streams.read_message(reader))
                 if found is not None and found[1] == branch and found[0] >= 200:
                     return found[0]
         finally:
-            await _close(writer)
+            await streams.close(writer)
 
     async def _ping_datagram(self, host: str, port: int, timeout_s: float) -> int:
         loop = asyncio.get_running_loop()
@@ -166,43 +159,6 @@ class OptionsPinger:
         if not infos:
             raise OSError(f"{host} does not resolve")
         return str(infos[0][4][0]), int(infos[0][4][1])
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    """Close politely (TLS close_notify) but briefly: pjsip does not answer close_notify, and a ping must not
-    hold its connection open until asyncio's own SSL shutdown timeout."""
-    writer.close()
-    try:
-        await asyncio.wait_for(writer.wait_closed(), CLOSE_WAIT_S)
-    except (OSError, ssl.SSLError, TimeoutError):
-        writer.transport.abort()
-
-
-async def _read_message(reader: asyncio.StreamReader) -> bytes:
-    """One SIP message from a stream (headers, then Content-Length bytes of body); CRLF keep-alives skipped."""
-    head = (await reader.readuntil(b"\r\n\r\n")).lstrip(b"\r\n")
-    if len(head) > MAX_RESPONSE:
-        raise ValueError("response too large")
-    _, headers = message.request_line_and_headers(head.decode("utf-8", "replace"))
-    length = message.header(headers, "Content-Length") or "0"
-    if not length.strip().isdigit() or int(length) > MAX_RESPONSE:
-        raise ValueError(f"bad Content-Length {length!r}")
-    body = await reader.readexactly(int(length))
-    return head + body
-
-
-def tls_client_context(*, cert_file: str = "", key_file: str = "", ca_file: str = "",
-                       verify: bool = True) -> ssl.SSLContext:
-    """The TLS client side of pings, as strict as the engine's: TLS 1.2 or newer, the carrier's certificate
-    checked against ``ca_file`` (and its name) when ``verify``, our own certificate offered for mutual TLS."""
-    ctx = ssl.create_default_context(cafile=ca_file or None)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if not verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if cert_file:
-        ctx.load_cert_chain(cert_file, key_file or None)
-    return ctx
 
 
 @contextlib.asynccontextmanager

@@ -17,7 +17,7 @@ MAX_FUNCTION_LINES = 60
 
 # b2bua.sip modules that are plain Python (the typed boundary and SIP text helpers); the rest own pjsua2
 SIP_PURE = {"b2bua.sip", "b2bua.sip.types", "b2bua.sip.message", "b2bua.sip.digest", "b2bua.sip.config",
-            "b2bua.sip.dialog", "b2bua.sip.teardown", "b2bua.sip.options"}
+            "b2bua.sip.dialog", "b2bua.sip.teardown", "b2bua.sip.options", "b2bua.sip.streams"}
 
 # floor -> the floors it may import (its own included). Floors are named by module prefix; see _floor().
 FLOORS: dict[str, set[str]] = {

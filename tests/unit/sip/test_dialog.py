@@ -95,7 +95,9 @@ def test_header_values_split_on_commas_outside_quotes_and_brackets() -> None:
                                                                             "<sip:c@d>;lr"]
     assert dialog.uri_and_tag("sip:a@b;tag=77") == ("sip:a@b", "77")
     assert dialog.uri_and_tag('"X" <sip:a@b;tag=inside-uri>;foo=1;tag=real') == ("sip:a@b;tag=inside-uri", "real")
-    assert dialog.host_port("sips:h.example") == ("h.example", 5060)
+    assert dialog.host_port("sips:h.example") == ("h.example", 5061), "sips: defaults to 5061 (RFC 3261 §19.1.2)"
+    assert dialog.host_port("<sip:h.example;transport=tls>") == ("h.example", 5061)
+    assert dialog.host_port("sip:h.example;transport=tcp") == ("h.example", 5060)
     assert dialog.split_host_port("[::1]:5060") == ("::1", 5060) and dialog.split_host_port("nope") is None
 
 
@@ -133,3 +135,22 @@ def test_responses_are_matched_by_via_branch_and_only_for_bye() -> None:
     assert dialog.read_response(ok.replace(b" BYE", b" INVITE")) is None
     assert dialog.read_response(b"BYE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z\r\nCSeq: 1 BYE\r\n\r\n") is None
     assert dialog.read_response(b"\xff\x00garbage") is None
+
+
+@pytest.mark.parametrize(("uri", "transport"), [
+    ("sip:a@h:5060", "udp"), ("sip:a@h:5060;transport=udp", "udp"), ("sip:a@h;transport=TCP", "tcp"),
+    ("<sip:a@h;transport=tls;lr>", "tls"), ("sips:a@h", "tls"), ("<SIPS:a@h>;x=transport=tcp", "tls"),
+    ("<sip:a@h>;transport=tcp", "udp"),  # a header parameter, not the URI's
+])
+def test_the_transport_a_uri_asks_for(uri: str, transport: str) -> None:
+    assert dialog.uri_transport(uri) == transport
+
+
+def test_in_dialog_requests_go_over_the_first_loose_routes_transport_else_the_targets() -> None:
+    base = Dialog("c", "sip:l@h", "lt", "sip:r@h", "rt", "sip:r@10.0.0.9:5070;transport=tcp", (), "10.0.0.9:5070", 9)
+    assert dialog.transport_of(base) == "tcp"
+    routed = Dialog("c", "sip:l@h", "lt", "sip:r@h", "rt", "sip:r@10.0.0.9", ("<sips:edge.example;lr>",),
+                    "edge.example:5061", 9)
+    assert dialog.transport_of(routed) == "tls"
+    bye = dialog.build_bye(base, via_host="127.0.0.1", via_port=40000, branch="z9hG4bK-1", transport="tcp")
+    assert b"Via: SIP/2.0/TCP 127.0.0.1:40000;rport;branch=z9hG4bK-1\r\n" in bye

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from b2bua.sip import message, options
+from b2bua.sip import message, options, streams
 from tests.support.pki import self_signed
 
 
@@ -143,16 +143,16 @@ async def test_a_tls_ping_verifies_the_carrier_certificate(tmp_path: Path) -> No
     rogue, _ = self_signed(tmp_path / "rogue", cn="rogue")
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_ctx.load_cert_chain(cert, key)
-    trusted = options.tls_client_context(ca_file=str(cert))
+    trusted = streams.tls_client_context(ca_file=str(cert))
     async with stream_carrier([200], server_ctx) as (port, received):
         async with options.pinger("127.0.0.1", tls=trusted) as p:
             assert await p.ping("127.0.0.1", port, 2.0, "tls") == 200
         assert (message.header(message.request_line_and_headers(received[0])[1], "Via") or "").startswith(
             "SIP/2.0/TLS 127.0.0.1:")
-        untrusting = options.tls_client_context(ca_file=str(rogue))
+        untrusting = streams.tls_client_context(ca_file=str(rogue))
         async with options.pinger("127.0.0.1", tls=untrusting) as p:
             assert await p.ping("127.0.0.1", port, 2.0, "tls") == 0, "a certificate from another CA is refused"
-        unverified = options.tls_client_context(ca_file=str(rogue), verify=False)
+        unverified = streams.tls_client_context(ca_file=str(rogue), verify=False)
         async with options.pinger("127.0.0.1", tls=unverified) as p:
             assert await p.ping("127.0.0.1", port, 2.0, "tls") == 200, "tls_verify_server = false"
     assert len(received) == 2

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import cast
 
 import pytest
 
-from b2bua.sip import teardown
+from b2bua.sip import streams, teardown
 from b2bua.sip.types import Dialog
+from tests.support.pki import self_signed
 
 
 def free_port() -> int:
@@ -115,3 +118,59 @@ async def test_first_transmissions_are_paced_so_a_peer_is_not_flooded(monkeypatc
     assert all(r.code == 200 for r in results)
     sent = sorted(t for t, _, _ in far.got)
     assert len(sent) == 10 and 0.08 < sent[-1] - sent[0] < 0.2  # 10 ms apart, not one burst
+
+
+# ------------------------------------------------------------------------------------------ TCP and TLS
+async def stream_peer(code: int, tls: ssl.SSLContext | None = None) -> tuple[asyncio.Server, list[str], int]:
+    """A far end on 127.0.0.3 over TCP (or TLS): a 100 Trying, then ``code`` for each BYE on its connection."""
+    got: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        text = (await reader.readuntil(b"\r\n\r\n")).decode()
+        got.append(text)
+        headers = dict(line.split(": ", 1) for line in text.split("\r\n")[1:] if ": " in line)
+        for status in (100, code):
+            writer.write((f"SIP/2.0 {status} X\r\nVia: {headers['Via']}\r\nFrom: {headers['From']}\r\n"
+                          f"To: {headers['To']}\r\nCall-ID: {headers['Call-ID']}\r\nCSeq: {headers['CSeq']}\r\n"
+                          "Content-Length: 0\r\n\r\n").encode())
+        await writer.drain()
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.3", 0, ssl=tls)
+    return server, got, int(server.sockets[0].getsockname()[1])
+
+
+def stream_dlg(call_id: str, port: int, transport: str) -> Dialog:
+    return Dialog(call_id, "sip:b2bua@127.0.0.1", "L", "sip:far@127.0.0.3", "R",
+                  f"sip:far@127.0.0.3:{port};transport={transport}", (), f"127.0.0.3:{port}", 1_081_343)
+
+
+async def test_a_tcp_dialog_gets_its_bye_on_a_connection_and_a_udp_one_beside_it() -> None:
+    server, got, tcp_port = await stream_peer(200)
+    far, where = await peer(lambda call_id, nth: 200)
+    async with server:
+        results = await teardown.end_dialogs([stream_dlg("t", tcp_port, "tcp"), dlg("u", where)],
+                                             listen_ip="127.0.0.1", listen_port=free_port(), budget_s=1.0)
+    assert [(r.dialog.sip_call_id, r.code) for r in results] == [("t", 200), ("u", 200)]
+    assert len(got) == 1 and got[0].startswith(f"BYE sip:far@127.0.0.3:{tcp_port};transport=tcp SIP/2.0\r\n")
+    assert "Via: SIP/2.0/TCP 127.0.0.1:" in got[0] and "CSeq: 1081343 BYE" in got[0]
+    assert far.byes("u") and not far.byes("t")
+
+
+async def test_a_tls_dialog_needs_a_verified_peer_and_a_dead_tcp_peer_is_reported(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path / "pki")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    server, got, tls_port = await stream_peer(481, server_ctx)
+    async with server:
+        ok = await teardown.end_dialogs([stream_dlg("s", tls_port, "tls")], listen_ip="127.0.0.1",
+                                        listen_port=free_port(), budget_s=1.0,
+                                        tls=streams.tls_client_context(ca_file=str(cert)))
+        no_context = await teardown.end_dialogs([stream_dlg("s", tls_port, "tls")], listen_ip="127.0.0.1",
+                                                listen_port=free_port(), budget_s=1.0)
+    assert (ok[0].code, ok[0].done) == (481, True) and "Via: SIP/2.0/TLS 127.0.0.1:" in got[0]
+    assert no_context[0].code == 0 and "no TLS client context" in no_context[0].detail
+    dead = await teardown.end_dialogs([stream_dlg("d", free_port(), "tcp")], listen_ip="127.0.0.1",
+                                      listen_port=free_port(), budget_s=1.0)
+    assert dead[0].code == 0 and not dead[0].done and "tcp to 127.0.0.3" in dead[0].detail
