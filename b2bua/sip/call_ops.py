@@ -240,7 +240,7 @@ def _read_invite(leg_id: str, prm: Any, now: float) -> InboundInvite:
         src_ip=host.strip("[]"),
         src_port=int(port) if port.isdigit() else 0,
         request_uri=ruri,
-        called=message.uri_user(ruri),
+        called=message.called_number(ruri),
         from_uri=from_hdr,
         from_user=message.uri_user(from_hdr),
         from_display=message.display_name(from_hdr),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from b2bua.sip.types import Headers
 
@@ -38,6 +39,40 @@ def uri_user(uri: str) -> str:
         uri = m.group(3)
     u = _URI_USER.match(uri.strip("<>"))
     return u.group(1) if u else ""
+
+
+_SCHEME = re.compile(r"^(sips?|tel):", re.IGNORECASE)
+_VISUAL = re.compile(r"[-.()]")  # RFC 3966 visual separators
+_PHONE = re.compile(r"\+?[0-9*#]+")
+
+
+def called_number(request_uri: str) -> str:
+    """The number a Request-URI calls (``sip:``/``sips:`` user part or ``tel:`` subscriber), as dialled: the
+    part before any parameter (``;npdi``, ``;rn=``: RFC 4694's routing number names the ported-to switch, not
+    the destination), visual separators removed, a global ``phone-context`` (RFC 3966) put in front of a local
+    number. A user part that is no phone number ("alice") comes back as it is."""
+    uri = request_uri.strip().strip("<>")
+    m = _SCHEME.match(uri)
+    if not m:
+        return ""
+    rest = uri[m.end():]
+    if m.group(1).lower() == "tel":
+        user = rest.partition("?")[0]
+    else:
+        user, at, _ = rest.partition("@")
+        if not at:
+            return ""  # sip:host: no user part
+    number, _, params = user.partition(";")
+    number = unquote(number)
+    plain = _VISUAL.sub("", number)
+    if not _PHONE.fullmatch(plain):
+        return number
+    if not plain.startswith("+"):
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "phone-context" and value.startswith("+"):
+                return _VISUAL.sub("", unquote(value)) + plain
+    return plain
 
 
 def display_name(name_addr: str) -> str:

@@ -13,7 +13,7 @@ class InboundInvite:
     src_ip: str
     src_port: int
     request_uri: str
-    called: str  # user part of the Request-URI
+    called: str  # the number the Request-URI calls (message.called_number): no parameters, no separators
     from_uri: str
     from_user: str
     from_display: str
