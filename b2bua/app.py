@@ -42,13 +42,14 @@ from b2bua.lifecycle import (
     http_serving,
     store_open,
 )
+from b2bua.ops.carrier_settings import invites_from_anywhere, trusted_sources
 from b2bua.ops.filemodes import tighten
 from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
 from b2bua.ops.settings import Settings
 from b2bua.outbound_tls import client_tls
 from b2bua.recovery import crash_recovered
-from b2bua.sip.config import TlsConfig
+from b2bua.sip.config import EdgeConfig, TlsConfig, TrunkMedia
 from b2bua.sip.engine import EngineConfig, SipEngine, read_build_limits
 from b2bua.sip.options import pinger
 from b2bua.sip.types import BuildLimits, EngineEvent
@@ -138,7 +139,8 @@ def compose(settings: Settings, store: Store, engine: Engine, limits: BuildLimit
         raise StartupError("voicemail greeting not usable", 2, error=str(e)) from e
     runner = CallRunner(engine, gate, metrics, base.records)
     domain = build_domain(settings, base, store, runner, gate, router, bus, var_dir)
-    screen = InviteScreen(_trunk_auth(settings, router), router, domain.policy, gate)
+    screen = InviteScreen(_trunk_auth(settings, router), router, domain.policy, gate,
+                          frozenset(t.name for t in settings.trunks if t.srtp == "mandatory"))
     inbound = InboundCalls(runner, domain.policy, metrics, our_host=sip.public_host or sip.listen_ip,
                            no_answer_timeout_s=sip.no_answer_timeout_s)
     dialogs = LiveDialogs(store.journal, runner, metrics)
@@ -199,7 +201,19 @@ def _engine_config(settings: Settings) -> EngineConfig:
         credentials=tuple((t.outbound_auth_realm, t.outbound_auth_username, t.outbound_auth_password.get_secret_value())
                           for t in settings.trunks if t.outbound_auth_username),
         tcp="tcp" in sip.transports, tls=_tls_config(settings), media_public_address=sip.media_public_address,
+        trunks=tuple(TrunkMedia(t.transport, t.host, t.port, t.srtp, t.srtp_secure_signaling, tuple(t.srtp_suites))
+                     for t in settings.trunks),
+        edge=_edge_config(settings),
     )
+
+
+def _edge_config(settings: Settings) -> EdgeConfig:
+    """Whose out-of-dialog requests reach pjsua: the trunks' (and operators' trusted_sources); the rest are
+    refused statelessly (patch 0009)."""
+    trusted = trusted_sources(settings.trunks)
+    trusted += [n for n in settings.sip.trusted_sources if n not in trusted]
+    return EdgeConfig(tuple(trusted), drop=settings.sip.untrusted == "drop",
+                      pass_invites=invites_from_anywhere(settings.trunks))
 
 
 def _tls_config(settings: Settings) -> TlsConfig | None:
@@ -242,6 +256,8 @@ def _publish_limits(metrics: Metrics, limits: BuildLimits, gate: AdmissionGate, 
     metrics.info.info({"version": __version__, "pjsip": limits.pjsip_version, "build": limits.build})
     gauges = _EngineGauges(engine)
     metrics.bind_engine(legs=lambda: float(engine.leg_count), lag=gauges.lag, up=lambda: float(gauges.up()))
+    metrics.bind_untrusted(lambda: engine.untrusted_refused)
+    metrics.bind_transfers_refused(lambda: engine.transfers_refused)
     log = get_logger("b2bua")
     if limits.max_calls <= 4:
         log.warning("pjsua2 build is capped at 4 calls (PyPI wheel?): only 2 bridged calls possible",

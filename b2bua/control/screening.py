@@ -18,11 +18,12 @@ from b2bua.sip.types import Admit, InboundInvite, Reject, ScreenResult
 
 class InviteScreen:
     def __init__(self, trunk_auth: TrunkAuthenticator, router: Router, policy: CallPolicy,
-                 gate: AdmissionGate) -> None:
+                 gate: AdmissionGate, srtp_required: frozenset[str] = frozenset()) -> None:
         self.trunk_auth = trunk_auth
         self.router = router
         self.policy = policy
         self.gate = gate
+        self.srtp_required = srtp_required  # trunks whose media must be SRTP (srtp = "mandatory")
 
     def screen(self, inv: InboundInvite) -> ScreenResult:
         """Who sent it (trunk ACL or digest), whether the number is ours, where it goes, and whether there is
@@ -30,6 +31,10 @@ class InviteScreen:
         trunk = self.trunk_auth.identify(inv.src_ip, "INVITE", inv.request_uri, inv.headers)
         if isinstance(trunk, Reject):
             return trunk
+        if trunk in self.srtp_required and inv.sdp and not offers_srtp(inv.sdp):
+            # pjsua refuses a plain offer itself only on a listener where every trunk is mandatory; a late offer
+            # (no SDP) is left to the listener's account, whose own offer carries the keys
+            return Reject(488, "srtp-required", (("Warning", '399 b2bua "SRTP (RTP/SAVP) required on this trunk"'),))
         local = self.policy.lookup(inv.called, trunk)
         if local is not None:
             if not local.user_id:
@@ -49,3 +54,9 @@ class InviteScreen:
         if overload is None:
             return admit
         return Reject(503, overload, (("Retry-After", str(self.gate.retry_after(overload))),))
+
+
+def offers_srtp(sdp: str) -> bool:
+    """An offer whose audio is SRTP with SDES keys (RTP/SAVP and a=crypto)."""
+    low = sdp.lower()
+    return "rtp/savp" in low and "a=crypto:" in low

@@ -9,6 +9,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from b2bua.ops.settings_base import Port, Section, valid_regex
 
+# The SDES crypto suites our pjsua2 build has (pjmedia with Debian's libsrtp2: no AES-192, no AES-GCM)
+SrtpSuite = Literal["AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AES_256_CM_HMAC_SHA1_80",
+                    "AES_256_CM_HMAC_SHA1_32"]
+DEFAULT_SUITES: tuple[SrtpSuite, ...] = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
+
 
 class TrunkSettings(Section):
     """A carrier trunk: who may send us calls (ACL), and where calls routed to it go."""
@@ -36,6 +41,17 @@ class TrunkSettings(Section):
     outbound_auth_realm: str = Field("", pattern=r'^[^"\\\r\n]{0,128}$', description="the realm the trunk "
                                      "challenges with (required: credentials are only ever given to that realm)")
 
+    srtp: Literal["off", "optional", "mandatory"] = Field("off", description="SDES-SRTP (RFC 4568) on this "
+                                                          "trunk's media. optional: our INVITEs offer RTP/AVP with "
+                                                          "keys (a=crypto) and plain or SRTP answers are taken; "
+                                                          "mandatory: we offer RTP/SAVP only (a far end without SRTP "
+                                                          "refuses it: 488); off: plain RTP, no keys offered")
+    srtp_secure_signaling: bool = Field(True, description="keys travel in the SDP, so SRTP only over TLS signalling "
+                                        "(transport = \"tls\"; calls going over anything else are refused with "
+                                        "488); false allows srtp on a udp/tcp trunk (a private network only)")
+    srtp_suites: list[SrtpSuite] = Field(default_factory=lambda: list[SrtpSuite](DEFAULT_SUITES),
+                                         description="crypto suites offered and accepted, in order of preference")
+
     ping_interval_s: float = Field(0.0, ge=0, le=3600, description="send OPTIONS to the host this often and "
                                    "skip the trunk in routing while it is down; 0: no pings, always up")
     ping_timeout_s: float = Field(2.0, gt=0, le=30, description="no final response to a ping within this: a "
@@ -58,6 +74,19 @@ class TrunkSettings(Section):
             raise ValueError("auth_password/auth_ha1 is set but auth_username is not")
         if self.auth_password.get_secret_value() and self.auth_ha1:
             raise ValueError("set auth_password or auth_ha1, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _srtp(self) -> TrunkSettings:
+        if self.srtp == "off":
+            return self
+        if self.srtp_secure_signaling and self.transport != "tls":
+            raise ValueError(f"srtp: SRTP keys would travel in clear text over {self.transport}: use transport = "
+                             f'"tls", or srtp_secure_signaling = false (a private network only)')
+        if not self.srtp_suites:
+            raise ValueError("srtp_suites: at least one suite is needed when srtp is on")
+        if len(set(self.srtp_suites)) != len(self.srtp_suites):
+            raise ValueError("srtp_suites: a suite is named twice")
         return self
 
     @field_validator("inbound_acl")
@@ -93,3 +122,40 @@ class RouteSettings(Section):
     def targets(self) -> list[str]:
         """The trunks in order (``trunk = "x"`` is a list of one)."""
         return list(self.trunks) or [self.trunk]
+
+
+def srtp_conflict(trunks: list[TrunkSettings]) -> tuple[int, str] | None:
+    """(index, why) for a trunk that sends calls where an earlier one does (transport, host, port) with other SRTP
+    settings: an outgoing leg finds its SRTP by where it goes, so the two could not be told apart."""
+    seen: dict[tuple[str, str, int], TrunkSettings] = {}
+    for i, t in enumerate(trunks):
+        if not t.host:
+            continue
+        key = (t.transport, t.host.strip("[]").lower(), t.port)
+        other = seen.setdefault(key, t)
+        srtp = (t.srtp, t.srtp_secure_signaling, t.srtp_suites) if t.srtp != "off" else ("off",)
+        theirs = (other.srtp, other.srtp_secure_signaling, other.srtp_suites) if other.srtp != "off" else ("off",)
+        if srtp != theirs:
+            return i, (f"trunk {other.name!r} sends calls to the same {t.transport} host and port with other SRTP "
+                       "settings (a call's SRTP is chosen by where it goes)")
+    return None
+
+
+def trusted_sources(trunks: list[TrunkSettings]) -> list[str]:
+    """The networks whose out-of-dialog requests pass the SIP edge: every trunk's inbound ACL, and the host of
+    each trunk given by address (a carrier we send calls to may ping us with OPTIONS from there; its INVITEs are
+    still screened). A host given by name is not resolved: put its addresses in inbound_acl."""
+    out: list[str] = []
+    for t in trunks:
+        nets = [str(ipaddress.ip_network(n, strict=False)) for n in t.inbound_acl]
+        try:
+            nets.append(str(ipaddress.ip_network(t.host.strip("[]"))))
+        except ValueError:  # a name, or no host
+            pass
+        out += [n for n in nets if n not in out]
+    return out
+
+
+def invites_from_anywhere(trunks: list[TrunkSettings]) -> bool:
+    """Whether an INVITE from any address may be legitimate: a trunk authenticates by digest without an ACL."""
+    return any(t.auth_username and not t.inbound_acl for t in trunks)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 _SETUP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -89,7 +91,35 @@ class Metrics:
         self.journal_errors = Counter("b2bua_dialog_journal_errors", "writes to the live-dialog journal that "
                                       "failed (those dialogs are not ended after a crash)", registry=r)
 
+    def bind_untrusted(self, counts: Callable[[], dict[str, int]]) -> None:
+        """The SIP edge's refusals, kept in C (patch 0009) and read on each scrape."""
+        self.registry.register(_ReadCounter(
+            "b2bua_untrusted_requests", "out-of-dialog requests from untrusted sources refused statelessly, before "
+            "any call existed, by action: rejected (403) or dropped (sip.untrusted = \"drop\")", "action", counts))
+
+    def bind_transfers_refused(self, counts: Callable[[], dict[str, int]]) -> None:
+        """Transfers the SIP engine refused (this release performs none), counted on its thread."""
+        self.registry.register(_ReadCounter(
+            "b2bua_transfers_refused", "transfer attempts refused with the call left as it was, by kind: refer (an "
+            "in-dialog REFER, 405) or replaces (an INVITE with Replaces naming a live dialog, 403)", "kind", counts))
+
     def bind_engine(self, legs: Callable[[], float], lag: Callable[[], float], up: Callable[[], float]) -> None:
         self.active_legs.set_function(legs)
         self.engine_lag.set_function(lag)
         self.engine_up.set_function(up)
+
+
+class _ReadCounter(Collector):
+    """A counter kept elsewhere (another thread, C code), read when scraped."""
+
+    def __init__(self, name: str, doc: str, label: str, read: Callable[[], dict[str, int]]) -> None:
+        self._name, self._doc, self._label, self._read = name, doc, label, read
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._doc, labels=[self._label])
+        for value, count in sorted(self._read().items()):
+            family.add_metric([value], count)
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, self._doc, labels=[self._label])

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from b2bua.ops.carrier_settings import RouteSettings as RouteSettings  # re-exported: the settings' one home
 from b2bua.ops.carrier_settings import TrunkSettings as TrunkSettings
+from b2bua.ops.carrier_settings import srtp_conflict
 from b2bua.ops.filemodes import parse_umask
 from b2bua.ops.settings_base import ConfigError as ConfigError
 from b2bua.ops.settings_base import Port, Section, valid_regex
@@ -70,12 +71,22 @@ class SipSettings(SipTransportSettings):  # listeners, TLS files and the media a
     auth_max_failures: int = Field(10, ge=1, le=10000, description="failed digest answers from one source "
                                    "within 60 s before it is refused unheard (password guessing)")
     auth_block_s: int = Field(300, ge=1, le=86400, description="how long such a source stays refused")
+    untrusted: Literal["reject", "drop"] = Field("reject", description="out-of-dialog requests (INVITE, OPTIONS, "
+                                                 "...) from a source that is no trunk's (inbound_acl, a host given "
+                                                 "by address) nor in trusted_sources: reject: 403; drop: no answer. "
+                                                 "Either way statelessly, before any call exists (a flood costs no "
+                                                 "memory). INVITEs from anywhere still reach digest authentication "
+                                                 "if a trunk has credentials and no inbound_acl")
+    trusted_sources: list[str] = Field(default_factory=list, description="more CIDRs whose out-of-dialog requests "
+                                       "pass (monitoring that sends OPTIONS); their INVITEs are screened as any")
 
     @field_validator("listen_ip")
     @classmethod
     def _ip(cls, v: str) -> str:
         ipaddress.ip_address(v)
         return v
+
+    _trusted = field_validator("trusted_sources")(lambda v: [str(ipaddress.ip_network(n, strict=False)) for n in v])
 
 
 class HttpSettings(Section):
@@ -271,6 +282,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"trunks[{i}].transport: {problem}")
             if t.class_of_service and t.class_of_service not in self.classes_of_service:
                 raise ValueError(f"trunks[{i}].class_of_service: no class of service {t.class_of_service!r}")
+        if (conflict := srtp_conflict(self.trunks)) is not None:
+            raise ValueError(f"trunks[{conflict[0]}].srtp: {conflict[1]}")
         if self.telecommuter.default_class_of_service not in self.classes_of_service:
             raise ValueError(f"telecommuter.default_class_of_service: no class of service "
                              f"{self.telecommuter.default_class_of_service!r}")

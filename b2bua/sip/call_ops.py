@@ -14,7 +14,7 @@ from typing import Any
 import pjsua2 as pj
 
 from b2bua.sip import dialog, message
-from b2bua.sip.legs import Leg, LegTable, SipAccount, call_op
+from b2bua.sip.legs import REFER_REFUSAL, REPLACES_REFUSAL, Leg, LegTable, SipAccount, call_op
 from b2bua.sip.media_ops import MediaOps
 from b2bua.sip.types import (
     Admit,
@@ -53,15 +53,19 @@ class CallOps:
         self._emit = emit
         self._log = log
         self._defer = defer  # runs a function on a later loop turn (the engine's command queue)
-        self._accs: dict[str, SipAccount] = {}  # by transport: "udp" always, "tcp"/"tls" with those listeners
+        self._accs: dict[str, SipAccount] = {}  # by name (AccountPlan): "udp" always, one per transport and SRTP
+        self._account_for: Callable[[str], str] = lambda uri: "udp"
+        self.transfers_refused = {"refer": 0, "replaces": 0}  # read from other threads: plain ints, like a gauge
 
     # ---------------------------------------------------------------------------------- the account
-    def open_accounts(self, cfgs: dict[str, pj.AccountConfig]) -> None:
-        """One account per transport, created in the given order (the UDP one is the default)."""
+    def open_accounts(self, cfgs: dict[str, pj.AccountConfig], account_for: Callable[[str], str]) -> None:
+        """The accounts, created in the given order (the UDP one is the default); ``account_for`` names the one
+        an outgoing leg to a URI uses (its trunk's SRTP, its transport's Contact)."""
         for name, acfg in cfgs.items():
             acc = SipAccount(self)
             acc.create(acfg, name == "udp")
             self._accs[name] = acc
+        self._account_for = account_for
 
     def close_accounts(self) -> None:
         """Shut the accounts down and drop their wrappers here, in the SIP thread, before ``libDestroy``."""
@@ -151,10 +155,18 @@ class CallOps:
         if not leg.silent:
             self._emit(LegDtmf(leg.leg_id, digit, duration_ms))
 
+    def on_transfer_refused(self, leg: Leg, kind: str, detail: str) -> None:
+        """A REFER (to ``detail``) or a Replaces INVITE (from ``detail``) the leg already refused: the call goes on
+        as it was, so the app hears nothing; the log says who tried."""
+        self.transfers_refused[kind] += 1
+        code = REFER_REFUSAL if kind == "refer" else REPLACES_REFUSAL
+        what = f"REFER to {detail[:200]!r}" if kind == "refer" else f"INVITE with Replaces from {detail}"
+        self._log(2, f"{leg.leg_id}: {what} refused with {code}: this release performs no transfers")
+
     # ---------------------------------------------------------------------------------- command bodies
     def make_call(self, leg_id: str, uri: str, from_uri: str, headers: Headers) -> None:
         """Per-call caller ID: the From goes in this call's ``localUri``, not in an account per caller."""
-        acc = self._accs.get(_transport_of(uri)) or self._accs.get("udp")
+        acc = self._accs.get(self._account_for(uri)) or self._accs.get("udp")
         if acc is None:  # before start or after stop
             raise RuntimeError("SIP engine has no account")
         leg = Leg(self, acc, leg_id)
@@ -186,7 +198,7 @@ class CallOps:
         leg = self._legs.live(leg_id)
         if leg is None:
             return
-        op = pj.CallOpParam(True)
+        op = call_op(0, ())  # audio only: an unhold re-INVITE would otherwise add pjsua's default m=text
         if held:
             leg.setHold(op)
         else:
@@ -202,14 +214,6 @@ class CallOps:
         p.digits = digits
         p.duration = duration_ms
         leg.sendDtmf(p)
-
-
-def _transport_of(uri: str) -> str:
-    """The transport a target URI asks for: the account of that transport writes the matching Contact."""
-    low = uri.lower()
-    if low.startswith("sips:") or ";transport=tls" in low:
-        return "tls"
-    return "tcp" if ";transport=tcp" in low else "udp"
 
 
 def _confirming_message(e: Any) -> tuple[str, str]:

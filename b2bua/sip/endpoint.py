@@ -11,14 +11,15 @@ from collections.abc import Callable
 
 import pjsua2 as pj
 
-from b2bua.sip.config import EngineConfig
+from b2bua.sip import edge
+from b2bua.sip.config import AccountPlan, AccountSpec, EngineConfig
 from b2bua.sip.legs import PjLogWriter
 
 
 def create_endpoint(c: EngineConfig, writer: PjLogWriter,
                     log: Callable[[int, str], None]) -> tuple[pj.Endpoint, dict[str, int]]:
     """A started Endpoint with our SIP listeners (and their transport ids by name: "udp", "tcp", "tls"), a null
-    sound device and the configured codecs.
+    sound device, the configured codecs, and the edge (what we advertise, whose requests we take: ``edge``).
 
     The caller keeps ``writer`` alive as long as the Endpoint: pjsua2 holds it only by a raw pointer.
     """
@@ -26,6 +27,9 @@ def create_endpoint(c: EngineConfig, writer: PjLogWriter,
     ep = pj.Endpoint()
     ep.libCreate()
     ep.libInit(_ep_config(c, writer))
+    # before any listener exists: no request is ever answered with pjsua's full Allow or from an untrusted source
+    edge.advertise(ep, log)
+    edge.filter_sources(ep, c.edge, log)
     transports = _create_transports(ep, c)
     ep.libStart()
     # no sound device, but a clock for the conference bridge
@@ -33,22 +37,30 @@ def create_endpoint(c: EngineConfig, writer: PjLogWriter,
     if c.media_nice:
         _deprioritise(_thread_ids() - before, c.media_nice, log)
     _select_codecs(ep, c, log)
+    _check_srtp_suites(ep, c)
     return ep, transports
 
 
-def account_configs(c: EngineConfig, transports: dict[str, int]) -> dict[str, pj.AccountConfig]:
-    """One account per listener, each with the fixed Contact of its transport: pjsua would otherwise write the
-    interface address into TCP/TLS Contacts, not ``public_host``. TLS and TCP come first and are bound to their
-    transport, so pjsua picks them for requests arriving over TLS/TCP (it prefers an account whose transport
-    matches, then the first); the UDP account is not bound, so pjsip may still move a large request to TCP."""
+def account_configs(c: EngineConfig, transports: dict[str, int], plan: AccountPlan) -> dict[str, pj.AccountConfig]:
+    """The plan's accounts by name, each with the fixed Contact of its transport: pjsua would otherwise write the
+    interface address into TCP/TLS Contacts, not ``public_host``. TLS and TCP accounts are bound to their
+    transport, so pjsua picks their inbound account for requests arriving over TLS/TCP (it prefers an account
+    whose transport matches, then priority, then the first made); UDP accounts are not bound, so pjsip may still
+    move a large request to TCP. Inbound accounts get the higher priority (see ``AccountPlan``)."""
     host = c.public_host or c.listen_ip
-    out: dict[str, pj.AccountConfig] = {}
+    uris = {"udp": f"sip:b2bua@{host}:{c.listen_port}"}
     if c.tls is not None:
         # sips: identity and Contact: a sips: request requires a sips: Contact (RFC 5630; else pjsip's 480)
-        out["tls"] = _account_config(c, f"sips:b2bua@{host}:{c.tls.port}", transports["tls"])
+        uris["tls"] = f"sips:b2bua@{host}:{c.tls.port}"
     if c.tcp:
-        out["tcp"] = _account_config(c, f"sip:b2bua@{host}:{c.listen_port};transport=tcp", transports["tcp"])
-    out["udp"] = _account_config(c, f"sip:b2bua@{host}:{c.listen_port}", None)
+        uris["tcp"] = f"sip:b2bua@{host}:{c.listen_port};transport=tcp"
+    out: dict[str, pj.AccountConfig] = {}
+    for spec in plan.accounts:
+        bound = transports[spec.transport] if spec.transport != "udp" else None
+        acfg = _account_config(c, uris[spec.transport], bound)
+        acfg.priority = 1 if spec.inbound else 0
+        _set_srtp(acfg, spec)
+        out[spec.name] = acfg
     return out
 
 
@@ -70,6 +82,42 @@ def _account_config(c: EngineConfig, uri: str, transport_id: int | None) -> pj.A
     for realm, user, password in c.credentials:  # pjsua answers 401/407 itself; never with a wildcard realm
         acfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", realm, user, 0, password))
     return acfg
+
+
+def _set_srtp(acfg: pj.AccountConfig, spec: AccountSpec) -> None:
+    """SDES-SRTP as the account's spec says. Keys travel in the SDP, so with ``secure_signaling`` pjsua refuses
+    SRTP on a call whose INVITE did not go over TLS (488) rather than send keys in clear text."""
+    mc = acfg.mediaConfig
+    mc.srtpUse = _SRTP_USE[spec.srtp]
+    mc.srtpSecureSignaling = 1 if spec.secure_signaling else 0
+    if spec.srtp == "off":
+        return
+    cryptos = pj.SrtpCryptoVector()
+    for name in spec.suites:
+        crypto = pj.SrtpCrypto()
+        crypto.name, crypto.key, crypto.flags = name, "", 0  # no key: a fresh random one per call
+        cryptos.append(crypto)
+    mc.srtpOpt.cryptos = cryptos
+    keyings = pj.IntVector()
+    keyings.append(pj.PJMEDIA_SRTP_KEYING_SDES)  # no DTLS-SRTP
+    mc.srtpOpt.keyings = keyings
+
+
+_SRTP_USE = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+             "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
+
+
+def _check_srtp_suites(ep: pj.Endpoint, c: EngineConfig) -> None:
+    """Refuse to start with a suite the SRTP library lacks (libsrtp2 without OpenSSL has no AES-GCM, say): pjsua
+    would otherwise drop it silently and a trunk asking for only that suite would fail every call."""
+    wanted = {s for t in c.trunks if t.srtp != "off" for s in t.srtp_suites}
+    if not wanted:
+        return
+    have = {str(x) for x in ep.srtpCryptoEnum()}  # empty in a build without SRTP
+    missing = sorted(wanted - have)
+    if missing:
+        raise RuntimeError(f"SRTP suites {', '.join(missing)} are not in this pjsua2 build "
+                           f"(it has: {', '.join(sorted(have)) or 'no SRTP'})")
 
 
 def _create_transports(ep: pj.Endpoint, c: EngineConfig) -> dict[str, int]:

@@ -26,9 +26,10 @@ from typing import Any, TypeVar
 
 import pjsua2 as pj
 
+from b2bua.sip import edge
 from b2bua.sip.build_info import read_build_limits
 from b2bua.sip.call_ops import CallOps
-from b2bua.sip.config import EngineConfig
+from b2bua.sip.config import AccountPlan, EngineConfig
 from b2bua.sip.endpoint import account_configs, create_endpoint
 from b2bua.sip.legs import LegTable, PjLogWriter
 from b2bua.sip.media_ops import MediaOps
@@ -81,6 +82,9 @@ class SipEngine:
             wake_ip = "::1" if ":" in wake_ip else "127.0.0.1"
         self._wake_addr = (wake_ip, config.listen_port)
         self.wakes = 0
+        # out-of-dialog requests the source filter refused, as last read on the SIP thread (a counter's source)
+        self.untrusted_refused: dict[str, int] = {"rejected": 0, "dropped": 0}
+        self._edge_read_at = 0.0
         self.last_turn = time.monotonic()
         self.turns = 0
 
@@ -122,6 +126,11 @@ class SipEngine:
     def leg_count(self) -> int:
         """Legs the SIP thread holds (read from other threads, for a gauge)."""
         return self._legs.count
+
+    @property
+    def transfers_refused(self) -> dict[str, int]:
+        """REFERs and Replaces INVITEs refused so far, by kind (read from other threads, for a counter)."""
+        return dict(self._calls.transfers_refused)
 
     def new_leg_id(self) -> str:
         return self._legs.new_id()
@@ -213,6 +222,7 @@ class SipEngine:
                 self._drain()
                 self._legs.reap()
                 self._media.check_rtp()
+                self._read_edge(ep)
                 self.turns += 1
                 self.last_turn = time.monotonic()
             self._shutdown(ep)
@@ -221,10 +231,18 @@ class SipEngine:
             self._emit(EngineFault("engine-thread", repr(e)))
             raise
 
+    def _read_edge(self, ep: pj.Endpoint) -> None:
+        """The source filter's counters, at most once a second (reading them takes pjsua2, so this thread)."""
+        now = time.monotonic()
+        if now - self._edge_read_at >= 1.0:
+            self._edge_read_at = now
+            self.untrusted_refused = edge.refused_counts(ep)
+
     def _init(self) -> pj.Endpoint:
         self._writer = PjLogWriter(self._log)
         ep, transports = create_endpoint(self._cfg, self._writer, self._log)
-        self._calls.open_accounts(account_configs(self._cfg, transports))
+        plan = AccountPlan(self._cfg)
+        self._calls.open_accounts(account_configs(self._cfg, transports, plan), lambda uri: plan.for_uri(uri).name)
         return ep
 
     def _drain(self) -> None:

@@ -15,6 +15,12 @@ import pjsua2 as pj
 
 from b2bua.sip.types import Headers
 
+# This release performs no transfers (issue 23). RFC 3515 leaves a REFER its recipient does not act on to RFC 3261:
+# 405, the method is not allowed here (pjsip's dialog layer adds the Allow header a 405 must carry). A Replaces
+# the UAS does not authorise gets 403 (RFC 3891 section 3); the dialog it names goes on.
+REFER_REFUSAL = 405
+REPLACES_REFUSAL = 403
+
 
 class LegListener(Protocol):
     """Where a leg's and the account's callbacks go. ``guard`` runs a body and turns an exception into a log line
@@ -25,6 +31,7 @@ class LegListener(Protocol):
     def on_state(self, leg: Leg, prm: Any) -> None: ...
     def on_media(self, leg: Leg) -> None: ...
     def on_dtmf(self, leg: Leg, digit: str, duration_ms: int) -> None: ...
+    def on_transfer_refused(self, leg: Leg, kind: str, detail: str) -> None: ...
 
 
 class PjLogWriter(pj.LogWriter):  # type: ignore[misc]
@@ -77,6 +84,21 @@ class Leg(pj.Call):  # type: ignore[misc]
 
     def onDtmfDigit(self, prm: Any) -> None:
         self.listener.guard("onDtmfDigit", self.listener.on_dtmf, self, str(prm.digit), int(prm.duration))
+
+    def onCallTransferRequest(self, prm: Any) -> None:
+        """A REFER in this leg's dialog. Left alone, pjsua answers 202 and itself places a new call to the
+        Refer-To target (bound to this wrapper): a toll-fraud hole. Refused first, so nothing below can undo it."""
+        prm.statusCode = REFER_REFUSAL
+        self.listener.guard("onCallTransferRequest", self.listener.on_transfer_refused, self, "refer",
+                            str(prm.dstUri))
+
+    def onCallReplaceRequest(self, prm: Any) -> None:
+        """An INVITE whose Replaces names this leg's dialog. Left alone, pjsua answers it and hangs this leg up
+        behind our call machines' backs. ``prm.reason`` stays as it is: pjsua2 hands pjsua a pointer into this
+        parameter, which is gone when the callback returns (its "OK" makes pjsua use the code's own text)."""
+        prm.statusCode = REPLACES_REFUSAL
+        self.listener.guard("onCallReplaceRequest", self.listener.on_transfer_refused, self, "replaces",
+                            str(prm.rdata.srcAddress))
 
 
 class SipAccount(pj.Account):  # type: ignore[misc]
@@ -142,9 +164,21 @@ class LegTable:
         self.count = 0
 
 
+def audio_only(op: pj.CallOpParam) -> pj.CallOpParam:
+    """One audio stream and nothing else in every offer and answer this call setting makes. pjsua's default
+    also offers a T.140 ``m=text`` (RTP and RTCP sockets per leg that no call uses, an m-line some carriers
+    reject) and accepts one offered to it; video is compiled out. The setting sticks to the call, so pjsua's
+    own later offers (hold, session refresh) and answers to re-INVITEs keep to it."""
+    op.opt.audioCount = 1
+    op.opt.videoCount = 0
+    op.opt.textCount = 0
+    return op
+
+
 def call_op(code: int, headers: Headers) -> pj.CallOpParam:
-    """Parameters for answer/hangup/makeCall: a status code (0: pjsua's default) and extra headers."""
-    op = pj.CallOpParam(True)
+    """Parameters for answer/hangup/makeCall/re-INVITE: a status code (0: pjsua's default), extra headers and an
+    audio-only call setting."""
+    op = audio_only(pj.CallOpParam(True))
     if code:
         op.statusCode = code
     if headers:

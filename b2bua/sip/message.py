@@ -28,7 +28,9 @@ def request_line_and_headers(whole: str) -> tuple[str, Headers]:
 
 
 def request_uri(request_line: str) -> str:
-    parts = request_line.split(" ")
+    """The Request-URI; runs of spaces between the parts are read as one, as pjsip's parser reads them
+    (RFC 4475 §3.1.2.9: the request is taken, so the number must be too)."""
+    parts = request_line.split()
     return parts[1] if len(parts) >= 3 else ""
 
 

@@ -24,9 +24,13 @@
 
 /* A server: no video, no sound device, no assertions that abort the process. */
 #define PJMEDIA_HAS_VIDEO           0
-/* No SRTP offered or accepted (nothing in the product configures it): pjsua otherwise wraps every leg's RTP in an
- * idle SRTP transport, a 6 kB pool per leg and one more call per packet. */
-#define PJMEDIA_HAS_SRTP            0
+/* SDES-SRTP (RFC 4568) for trunks that ask for it (trunk setting srtp), with Debian's libsrtp2
+ * (--with-external-srtp). Upstream pjsua would then wrap every leg's RTP in an SRTP adapter, idle on plain calls
+ * (a 6 kB pool per leg, one more call per packet): patch 0008 makes it only for accounts that use SRTP. No
+ * DTLS-SRTP (pjproject's default, stated here): keys come in the SDP over TLS signalling. */
+#define PJMEDIA_HAS_SRTP            1
+#define PJMEDIA_SRTP_HAS_SDES       1
+#define PJMEDIA_SRTP_HAS_DTLS       0
 #define PJ_ENABLE_EXTRA_CHECK       1
 #define PJ_DEBUG                    0
 

@@ -4,6 +4,8 @@ It either calls a URI or answers the first incoming call, plays a steady tone, r
 WAV file, can send RFC 4733 digits and put the call on hold, and prints JSON events on stdout:
 ``{"event": "confirmed"}``, ``{"event": "dtmf", "digit": "5"}``, ``{"event": "media", "status": ...}``,
 ``{"event": "disconnected", "code": 200}``. It exits when its call is over or after ``--max-s``.
+With ``--srtp`` its account offers/accepts SDES-SRTP; ``media`` events then name the stream's profile
+(``"proto": "RTP/SAVP"``) and ``sdp`` events carry the SDP it made and, answering, the offer it got.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         for mi in ci.media:
             if mi.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
-            emit("media", status=int(mi.status))
+            emit("media", status=int(mi.status), proto=_profile(self, mi))
             if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 am = self.getAudioMedia(mi.index)
                 if self.phone.tone is not None:
@@ -104,6 +106,20 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
 
     def onDtmfDigit(self, prm: Any) -> None:
         emit("dtmf", digit=prm.digit)
+
+    def onCallSdpCreated(self, prm: Any) -> None:
+        emit("sdp", local=str(prm.sdp.wholeSdp), remote=str(prm.remSdp.wholeSdp))
+
+
+_PROFILES = {pj.PJMEDIA_TP_PROTO_RTP_AVP: "RTP/AVP", pj.PJMEDIA_TP_PROTO_RTP_SAVP: "RTP/SAVP"}
+
+
+def _profile(call: pj.Call, mi: Any) -> str:
+    """The negotiated media profile of an active stream ("" while there is none)."""
+    if mi.status not in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+        return ""
+    proto = int(call.getStreamInfo(mi.index).proto)
+    return _PROFILES.get(proto, str(proto))
 
 
 class PhoneAccount(pj.Account):  # type: ignore[misc]
@@ -142,6 +158,8 @@ def main() -> int:
     ap.add_argument("--tls-port", type=int, default=0, help="also listen (and call) over TLS on this port")
     ap.add_argument("--tls-cert", default="", help="PEM certificate for --tls-port (also our client certificate)")
     ap.add_argument("--tls-key", default="")
+    ap.add_argument("--srtp", choices=("off", "optional", "mandatory"), default="off",
+                    help="SDES-SRTP on the phone's calls (keys sent over any transport: a test phone)")
     args = ap.parse_args()
 
     ep = start_endpoint(args.ip, args.port)
@@ -159,6 +177,9 @@ def main() -> int:
         acfg.sipConfig.contactForced = f"<{acfg.idUri}>"
     acfg.mediaConfig.transportConfig.port = args.rtp_port
     acfg.mediaConfig.transportConfig.boundAddress = args.ip
+    acfg.mediaConfig.srtpUse = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+                                "mandatory": pj.PJMEDIA_SRTP_MANDATORY}[args.srtp]
+    acfg.mediaConfig.srtpSecureSignaling = 0
     acc = PhoneAccount(phone)
     acc.create(acfg, True)
 

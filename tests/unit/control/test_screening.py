@@ -161,3 +161,26 @@ async def test_refusals_are_decided_before_admission(t: InProcess) -> None:
     assert rejected(t, invite("A1", called="+33123456789")).code == 403
     assert rejected(t, invite("A2", called="*21#")).code == 404
     assert rejected(t, invite("A3", called="299", src_ip=PBX)).code == 404
+
+
+# ------------------------------------------------------------------------------------------ media security
+SECURE_TRUNK = """
+[[trunks]]
+name = "secure"
+inbound_acl = ["127.0.0.9/32"]
+host = "127.0.0.9"
+srtp = "mandatory"
+srtp_secure_signaling = false
+"""
+PLAIN_OFFER = "v=0\r\nc=IN IP4 127.0.0.9\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+SRTP_OFFER = ("v=0\r\nc=IN IP4 127.0.0.9\r\nm=audio 4000 RTP/SAVP 0\r\n"
+              "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n")
+
+
+async def test_a_plain_offer_from_a_trunk_that_requires_srtp_is_488_and_an_srtp_one_passes(tmp_path: Path) -> None:
+    async with node(tmp_path, extra=SECURE_TRUNK) as t:
+        r = rejected(t, invite("A1", called="4930123456", src_ip="127.0.0.9", sdp=PLAIN_OFFER))
+        assert (r.code, r.reason) == (488, "srtp-required") and r.headers[0][0] == "Warning"
+        assert admitted(t, invite("A2", called="4930123456", src_ip="127.0.0.9", sdp=SRTP_OFFER)).trunk == "secure"
+        assert admitted(t, invite("A3", called="4930123456", src_ip="127.0.0.9")).trunk == "secure", "late offer"
+        assert admitted(t, invite("A4", called="4930123456", src_ip=CARRIER, sdp=PLAIN_OFFER)).trunk == "carrier"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b2bua.sip.message import called_number, uri_user
+from b2bua.sip.message import called_number, request_uri, uri_user
 
 
 @pytest.mark.parametrize(("uri", "number"), [
@@ -47,3 +47,10 @@ def test_sip_and_tel_forms_of_one_number_agree(digits: str, params: str) -> None
 
 def test_uri_user_is_unchanged_for_from_headers() -> None:
     assert uri_user('"Ann" <sip:+4930123;npdi@h>;tag=1') == "+4930123"
+
+
+def test_the_request_uri_is_read_across_runs_of_spaces() -> None:
+    """RFC 4475 §3.1.2.9 (lwsstart): pjsip takes such a request, so the number it calls must be read too."""
+    assert request_uri("INVITE  sip:user@example.com  SIP/2.0") == "sip:user@example.com"
+    assert request_uri("INVITE sip:4930123456@h SIP/2.0") == "sip:4930123456@h"
+    assert request_uri("INVITE") == ""
