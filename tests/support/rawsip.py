@@ -119,3 +119,71 @@ def challenged_invite(port: int, src_ip: str, user: str, password: str,
         return challenge, statuses
     finally:
         s.close()
+
+
+def _raw_header(msg: bytes, name: str) -> bytes:
+    """The first value of a header (full name only, as the B2BUA writes them) in a raw response."""
+    for line in msg.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        n, _, v = line.partition(b":")
+        if n.strip().lower() == name.lower().encode():
+            return v.strip()
+    return b""
+
+
+def ack_for(response: bytes, ruri: bytes) -> bytes:
+    """The ACK of a non-2xx final response to an INVITE (RFC 3261 17.1.1.3): the request's top Via (as the response
+    echoes it), its From, Call-ID and CSeq number, and the response's To (with its tag)."""
+    cseq = _raw_header(response, "CSeq").split(b" ", 1)[0]
+    lines = [b"ACK " + ruri.strip(b"<>;") + b" SIP/2.0", b"Via: " + _raw_header(response, "Via"),
+             b"From: " + _raw_header(response, "From"), b"To: " + _raw_header(response, "To"),
+             b"Call-ID: " + _raw_header(response, "Call-ID"), b"CSeq: " + cseq + b" ACK", b"Max-Forwards: 70",
+             b"Content-Length: 0", b"", b""]
+    return b"\r\n".join(lines)
+
+
+def exchange_raw(raw: bytes, port: int, src: tuple[str, int], match: bytes, timeout: float = 1.0,
+                 settle: float = 0.15) -> list[bytes]:
+    """Send ``raw`` byte for byte from ``src`` (bound as given: a message's Via without ``rport`` is answered at the
+    source address and the Via's port) and return every datagram that comes back until ``timeout``, or until
+    ``settle`` seconds after a final response carrying ``match`` (the request's Call-ID or branch). Final responses
+    ≥ 300 to an INVITE are ACKed, so no retransmission of them reaches the next exchange."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(src)
+        s.settimeout(timeout)
+        s.sendto(raw, ("127.0.0.1", port))
+        ruri = raw.split(b"\r\n", 1)[0].split()[1:2] or [b"sip:invalid"]
+        out: list[bytes] = []
+        while True:
+            try:
+                data = s.recv(65535)
+            except TimeoutError:
+                return out
+            out.append(data)
+            head = data.split(b"\r\n\r\n", 1)[0]
+            if not data.startswith(b"SIP/2.0 ") or data.startswith(b"SIP/2.0 1") or match not in head:
+                continue
+            if data[8:9] != b"2" and _raw_header(data, "CSeq").endswith(b" INVITE") and _raw_header(data, "Call-ID"):
+                s.sendto(ack_for(data, ruri[0]), ("127.0.0.1", port))
+            s.settimeout(settle)
+    finally:
+        s.close()
+
+
+def options_status(port: int, src_ip: str = "127.0.0.2", timeout: float = 2.0) -> int:
+    """A plain OPTIONS from ``src_ip``: the status of its first final response, 0 if none came within ``timeout``."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind((src_ip, 0))
+        s.settimeout(timeout)
+        src = f"{src_ip}:{s.getsockname()[1]}"
+        s.sendto(request("OPTIONS").replace("{src}", src).encode(), ("127.0.0.1", port))
+        while True:
+            try:
+                data = s.recv(65535)
+            except TimeoutError:
+                return 0
+            if data.startswith(b"SIP/2.0 ") and not data.startswith(b"SIP/2.0 1"):
+                return int(data[8:11])
+    finally:
+        s.close()
