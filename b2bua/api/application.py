@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from b2bua import __version__
-from b2bua.api import calls, desks, events, operators, sessions, users, voicemail
+from b2bua.api import calls, desks, events, operators, presence, profiles, sessions, users, voicemail
 from b2bua.api.context import ApiContext, document_problems_as_sent, install_problem_handlers
 
 
@@ -26,6 +26,6 @@ def create_app(context: ApiContext) -> FastAPI:
                description="SIP B2BUA for telecommuter bridging: management, callback calls, live events.")
     app.state.context = context
     install_problem_handlers(app)
-    for module in (operators, users, sessions, desks, voicemail, calls, events):
+    for module in (operators, users, sessions, desks, voicemail, calls, events, profiles, presence):
         app.include_router(module.router)
     return app

@@ -35,10 +35,10 @@ async def events(user_id: str, p: Auth, ctx: Context,
             else:
                 yield {"id": str(ev.id), "event": ev.kind, "data": json.dumps(ev.as_dict())}
 
-    return _HoldingSlot(stream(), slot, ping=15)
+    return HoldingSlot(stream(), slot, ping=15)
 
 
-class _HoldingSlot(EventSourceResponse):
+class HoldingSlot(EventSourceResponse):
     """The stream's response gives its slot back when it ends, however it ends (even before it started)."""
 
     def __init__(self, content: AsyncIterator[dict[str, str]], slot: StreamSlot, ping: int) -> None:

@@ -28,6 +28,8 @@ class UserCreate(_Body):
     telecommuter_number: str = Field("", max_length=32)
     voicemail: bool | None = None
     call_waiting: bool = False
+    home_number: str = Field("", max_length=32, description="where the Home profile forwards calls to (checked by "
+                             "the dialling rules); empty: Home is telecommuter mode on the telecommuter number")
 
 
 class UserUpdate(_Body):

@@ -11,6 +11,8 @@ from typing import Any
 from b2bua.ops.metrics import Metrics
 from b2bua.store.faults import StoreFaults, connect
 from b2bua.store.journal import DialogJournal
+from b2bua.store.routing import SCHEMA as ROUTING_SCHEMA
+from b2bua.store.routing import RoutingTables
 from b2bua.telecommuter.users import Conflict, Desk, Message, Mode, User
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
@@ -96,6 +98,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (sip_call_id, local_tag)
     );
     """,
+    ROUTING_SCHEMA,  # live routing settings, profiles, presence (store/routing.py)
 ]
 
 _USER_COLUMNS = ("id", "name", "extension", "business_number", "telecommuter_number", "mode", "class_of_service",
@@ -105,7 +108,7 @@ _BOOL_COLUMNS = ("privacy", "voicemail", "call_waiting", "no_supervision")
 _UPDATABLE = set(_USER_COLUMNS) - {"id", "created_at"}
 
 
-class Store:
+class Store(RoutingTables):
     def __init__(self, path: Path, metrics: Metrics | None = None, *, create: bool = True) -> None:
         """``create=False``: the database must exist (``b2bua run``; only ``b2bua init`` makes a new one)."""
         if create:
@@ -191,10 +194,12 @@ class Store:
         return self._db.execute("UPDATE users SET token_hash = ? WHERE id = ?", (token_hash, user_id)).rowcount == 1
 
     def delete_user(self, user_id: str) -> bool:
-        """The user, their desk login and their messages' rows go together (the caller removes the files)."""
+        """The user, their desk login, messages' rows, profiles and presence go together (the caller removes the
+        files)."""
         with self._transaction():
             self._db.execute("UPDATE desks SET occupant = NULL WHERE occupant = ?", (user_id,))
             self._db.execute("DELETE FROM voicemail WHERE user_id = ?", (user_id,))
+            self._delete_routing(user_id)
             return self._db.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount == 1
 
     # ------------------------------------------------------------------------------------ desks

@@ -19,13 +19,14 @@ from b2bua.telecommuter.dialling import DiallingRules
 from b2bua.telecommuter.directory import LiveDirectory
 from b2bua.telecommuter.errors import Refused
 from b2bua.telecommuter.mailbox import Mailbox
+from b2bua.telecommuter.profiles import ProfileBook
 from b2bua.telecommuter.users import Conflict, Mode, User, UserRepository, new_token, token_hash
 
 
 class Accounts:
     def __init__(self, repository: UserRepository, rules: DiallingRules, desks: Desks, mailbox: Mailbox,
-                 directory: LiveDirectory, runner: CallRunner, bus: EventBus, *, default_class_of_service: str,
-                 voicemail_by_default: bool) -> None:
+                 directory: LiveDirectory, runner: CallRunner, bus: EventBus, profiles: ProfileBook, *,
+                 default_class_of_service: str, voicemail_by_default: bool) -> None:
         self.repository = repository
         self.rules = rules
         self.desks = desks
@@ -33,6 +34,7 @@ class Accounts:
         self.directory = directory
         self.runner = runner
         self.bus = bus
+        self.profiles = profiles
         self.default_class_of_service = default_class_of_service
         self.voicemail_by_default = voicemail_by_default
         self._log = get_logger("telecommuter")
@@ -64,8 +66,9 @@ class Accounts:
     # ------------------------------------------------------------------------------------------ changing
     def create(self, *, name: str, extension: str, business_number: str, class_of_service: str | None = None,
                confirm_digit: str = "", privacy: bool = False, telecommuter_number: str = "",
-               voicemail: bool | None = None, call_waiting: bool = False) -> tuple[User, str]:
-        """A new user (telecommuter mode off) and their token."""
+               voicemail: bool | None = None, call_waiting: bool = False, home_number: str = "") -> tuple[User, str]:
+        """A new user (telecommuter mode off) and their token, with the built-in profiles (``home_number``: where
+        the Home profile forwards to)."""
         cos = self.rules.require_class(class_of_service or self.default_class_of_service)
         business = self.rules.public_number(business_number, "business_number")
         ext = self.rules.extension(extension)
@@ -77,12 +80,14 @@ class Accounts:
                     call_waiting=call_waiting)
         if telecommuter_number:
             user = replace(user, telecommuter_number=self.rules.check_target(user, telecommuter_number).normalised)
+        home = self.profiles.settings.number(user, "home_number", home_number)
         token, hashed = new_token()
         try:
             self.repository.add_user(user, hashed)
         except Conflict as e:
             raise Refused(409, "conflict", f"extension or business number already in use ({e})") from None
         self.directory.rebuild()
+        self.profiles.seed(user, home)
         self._log.info("user created", user_id=user.id, extension=user.extension, cos=cos)
         return user, token
 

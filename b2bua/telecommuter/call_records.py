@@ -1,5 +1,6 @@
 """What happens around a call rather than in it: a call detail record when it ends, its state changes on the
-user's live event stream, voicemail kept or discarded, and the test call's result on the user's record.
+user's live event stream, voicemail kept or discarded, the test call's result on the user's record, and the
+user's presence (busy while on a call).
 
 This is the runner's ``CallObserver``; the runner shields calls from its failures, and a record the database
 refuses (disk full, read-only, file gone) waits in ``PendingWrites`` and is retried: a call never waits for the
@@ -16,6 +17,7 @@ from b2bua.control.active import ActiveCall
 from b2bua.eventbus import EventBus
 from b2bua.telecommuter.mailbox import Mailbox
 from b2bua.telecommuter.pending_writes import PendingWrites
+from b2bua.telecommuter.presence import Presence
 from b2bua.telecommuter.users import UserRepository
 
 # the event-stream kind a user's call state change is published under
@@ -31,8 +33,9 @@ class CallRecordRepository(Protocol):
 
 class CallRecords:
     def __init__(self, repository: CallRecordRepository, users: UserRepository, mailbox: Mailbox,
-                 bus: EventBus, pending: PendingWrites) -> None:
+                 bus: EventBus, pending: PendingWrites, presence: Presence) -> None:
         self.repository = repository
+        self.presence = presence
         self.pending = pending
         self.users = users
         self.mailbox = mailbox
@@ -42,6 +45,12 @@ class CallRecords:
     def on_notify(self, call: ActiveCall, notify: Notify) -> None:
         if not call.user_id:
             return
+        try:
+            self._tell_user(call, notify)
+        finally:  # presence follows the call even if telling the user failed (a store fault)
+            self.presence.call_state(call.user_id, call.id, call.kind, notify.state, notify.detail)
+
+    def _tell_user(self, call: ActiveCall, notify: Notify) -> None:
         detail = dict(notify.detail)
         if call.kind is CallKind.INCOMING and notify.state in _VOICEMAIL_STATES:
             if notify.state == "voicemail-recorded":
@@ -56,6 +65,13 @@ class CallRecords:
                                    last_test_at=time.time())
 
     def on_finished(self, call: ActiveCall, finished: Finished) -> None:
+        try:
+            self._record(call, finished)
+        finally:
+            if call.user_id:
+                self.presence.call_ended(call.user_id, call.id)
+
+    def _record(self, call: ActiveCall, finished: Finished) -> None:
         info = call.info
         business = ""
         if call.user_id:

@@ -19,12 +19,16 @@ from b2bua.telecommuter.dialling import DiallingRules
 from b2bua.telecommuter.dialplan import ClassOfService, Dialplan
 from b2bua.telecommuter.directory import LiveDirectory
 from b2bua.telecommuter.incoming_planner import IncomingPlanner
+from b2bua.telecommuter.live_settings import LiveSettings
 from b2bua.telecommuter.mailbox import Mailbox
 from b2bua.telecommuter.modes import Modes
 from b2bua.telecommuter.outgoing import OutgoingCalls
 from b2bua.telecommuter.pending_writes import PendingWrites
 from b2bua.telecommuter.policy import TelecommuterPolicy
+from b2bua.telecommuter.presence import Presence
 from b2bua.telecommuter.presentation import Presentation
+from b2bua.telecommuter.profiles import ProfileBook
+from b2bua.telecommuter.routing_settings import SettingsRules
 from b2bua.telecommuter.sessions import Sessions
 from b2bua.telecommuter.users import UserRepository
 from b2bua.telecommuter.voicemail import VoicemailBoxes
@@ -41,15 +45,20 @@ class Domain:
     records: CallRecords
     policy: TelecommuterPolicy
     bus: EventBus
+    profiles: ProfileBook
+    live: LiveSettings
+    presence: Presence
 
 
 @dataclass(frozen=True)
 class Foundations:
-    """What exists before the call runner: the runner reports to ``records``, which needs the mailbox."""
+    """What exists before the call runner: the runner reports to ``records``, which needs the mailbox and
+    presence (a user on a call shows as busy)."""
 
     rules: DiallingRules
     mailbox: Mailbox
     records: CallRecords
+    presence: Presence
 
 
 def classes_of_service(settings: Settings) -> dict[str, ClassOfService]:
@@ -65,7 +74,8 @@ def build_foundations(settings: Settings, users: UserRepository, cdrs: CallRecor
     boxes = VoicemailBoxes(settings.voicemail, users, var_dir / "voicemail")
     pending = PendingWrites(metrics)  # records and messages the database refused for now
     mailbox = Mailbox(users, boxes, bus, pending)
-    return Foundations(rules, mailbox, CallRecords(cdrs, users, mailbox, bus, pending))
+    presence = Presence(users, bus)
+    return Foundations(rules, mailbox, CallRecords(cdrs, users, mailbox, bus, pending, presence), presence)
 
 
 def build_domain(settings: Settings, base: Foundations, users: UserRepository, runner: CallRunner,
@@ -77,7 +87,9 @@ def build_domain(settings: Settings, base: Foundations, users: UserRepository, r
                               frozenset(t.name for t in settings.trunks if t.extensions))
     presentation = Presentation(sip.public_host or sip.listen_ip, tc.callback_presentation)
     desks = Desks(users, rules, directory, bus)
-    accounts = Accounts(users, rules, desks, base.mailbox, directory, runner, bus,
+    settings_rules = SettingsRules(rules, users, tc.ring_timeout_s)
+    profiles = ProfileBook(users, settings_rules, bus)
+    accounts = Accounts(users, rules, desks, base.mailbox, directory, runner, bus, profiles,
                         default_class_of_service=tc.default_class_of_service,
                         voicemail_by_default=settings.voicemail.enabled_by_default)
     sessions = Sessions(runner, gate, router, rules, presentation, users, settings.keep_connected, tc,
@@ -85,7 +97,9 @@ def build_domain(settings: Settings, base: Foundations, users: UserRepository, r
     outgoing = OutgoingCalls(runner, gate, router, rules, presentation, tc,
                              target_answer_timeout_s=sip.no_answer_timeout_s)
     modes = Modes(users, rules, desks, sessions, outgoing, directory, gate, bus)
+    live = LiveSettings(profiles, settings_rules, modes, base.presence)
     planner = IncomingPlanner(users, rules, sessions, base.mailbox, runner, router, presentation, tc)
     trunk_classes = {t.name: t.class_of_service for t in settings.trunks if t.class_of_service}
     policy = TelecommuterPolicy(directory, rules, trunk_classes, planner)
-    return Domain(accounts, desks, modes, outgoing, sessions, base.mailbox, base.records, policy, bus)
+    return Domain(accounts, desks, modes, outgoing, sessions, base.mailbox, base.records, policy, bus, profiles, live,
+                  base.presence)

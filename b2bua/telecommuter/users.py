@@ -1,11 +1,12 @@
-"""Users as the domain sees them, and the repository interface the store implements."""
+"""Users as the domain sees them (with their desks, messages, routing settings, profiles and presence), and the
+repository interface the store implements."""
 
 from __future__ import annotations
 
 import enum
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Protocol
 
 
@@ -79,6 +80,142 @@ class Message:
                 "received_at": self.received_at, "duration_s": self.duration_s, "read": self.read}
 
 
+# ------------------------------------------------------------------------------------------ routing settings
+class ListenBy(enum.StrEnum):
+    PHONE = "phone"
+    COMPUTER = "computer"
+
+
+class PresenceStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    AWAY = "away"
+    BUSY = "busy"
+    DND = "do-not-disturb"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class Mobility:
+    default_desk: str = ""  # desk extension that rings for the user; "" none
+    twinning: bool = False  # ring the desk and ``twin_number`` at once
+    twin_number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarding:
+    unconditional: str = ""  # every number E.164 or an extension; "" none
+    busy: str = ""
+    no_answer: str = ""
+    ring_time_s: int = 20  # before no-answer forwarding (or voicemail) takes the call
+
+
+@dataclass(frozen=True, slots=True)
+class Telecommuting:
+    """The user's telecommuter mode and number: in live settings these are ``User.mode`` and
+    ``User.telecommuter_number`` themselves (one source of truth), in a profile a copy to apply."""
+
+    mode: Mode = Mode.OFF
+    number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailPrefs:
+    enabled: bool = True  # live: ``User.voicemail``
+    callback: bool = False  # call the user and play a new message
+    notify: bool = True  # event and MWI to the desk phone
+    listen_by: ListenBy = ListenBy.PHONE
+    greeting: str = ""  # the active greeting's id; "" = the system greeting
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """Everything a profile holds and routing reads. Stored as a JSON document: keys missing from an older
+    document take the defaults here, so a setting added later needs no migration."""
+
+    pickup: bool = False
+    mobility: Mobility = field(default_factory=Mobility)
+    forwarding: Forwarding = field(default_factory=Forwarding)
+    telecommuter: Telecommuting = field(default_factory=Telecommuting)
+    voicemail: VoicemailPrefs = field(default_factory=VoicemailPrefs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self, dict_factory=lambda items: {k: _plain(v) for k, v in items})
+
+    def public(self) -> dict[str, Any]:
+        """As the API and the event stream show it: a number, desk or greeting not set is None."""
+        return {k: {f: (v or None) if isinstance(v, str) else v for f, v in g.items()} if isinstance(g, dict) else g
+                for k, g in self.to_dict().items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoutingSettings:
+        """Unknown keys are ignored, missing ones default; enums and types are checked by their constructors."""
+        values: dict[str, Any] = {"pickup": bool(data.get("pickup", False))}
+        for name, group in _GROUPS.items():
+            given = data.get(name) or {}
+            known = {f.name for f in fields(group)}
+            values[name] = _group(group, {k: v for k, v in given.items() if k in known})
+        return cls(**values)
+
+    def merged(self, changes: dict[str, Any]) -> RoutingSettings:
+        """These settings with ``changes`` (nested like ``to_dict``, only what changes) applied."""
+        data = self.to_dict()
+        for key, value in changes.items():
+            data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+        return RoutingSettings.from_dict(data)
+
+    def with_telecommuter(self, mode: Mode, number: str) -> RoutingSettings:
+        return replace(self, telecommuter=Telecommuting(mode, number))
+
+
+_GROUPS: dict[str, type[Any]] = {"mobility": Mobility, "forwarding": Forwarding, "telecommuter": Telecommuting,
+                                 "voicemail": VoicemailPrefs}
+_ENUMS: dict[str, type[enum.Enum]] = {"mode": Mode, "listen_by": ListenBy}
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
+
+
+def _group(group: type[Any], given: dict[str, Any]) -> Any:
+    return group(**{k: _ENUMS[k](v) if k in _ENUMS else v for k, v in given.items()})
+
+
+BUILTIN_PROFILES = ("office", "mobile", "home")  # ids (and, capitalised, names) of the profiles every user has
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A named set of routing settings; the built-in ones (``BUILTIN_PROFILES``) are never deleted."""
+
+    id: str
+    user_id: str
+    name: str
+    settings: RoutingSettings
+    position: int  # list order: the built-ins first, then custom profiles as created
+    created_at: float
+    updated_at: float
+
+    @property
+    def builtin(self) -> bool:
+        return self.id in BUILTIN_PROFILES
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRouting:
+    """What routing uses now, and the profile last selected (it wins when several match the settings)."""
+
+    settings: RoutingSettings
+    selected: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceState:
+    user_id: str
+    status: PresenceStatus
+    message: str
+    updated_at: float
+
+
 def new_token() -> tuple[str, str]:
     """A bearer token for a user and the hash we store (the token itself is shown once)."""
     token = "u_" + secrets.token_urlsafe(32)
@@ -120,3 +257,15 @@ class UserRepository(Protocol):
     def mark_message(self, user_id: str, message_id: str, read: bool) -> bool: ...
     def delete_message(self, user_id: str, message_id: str) -> bool: ...
     def message_counts(self, user_id: str) -> tuple[int, int]: ...
+    # live routing settings and profiles (the telecommuter mode/number and voicemail on/off are the user's columns)
+    def live_routing(self, user_id: str) -> LiveRouting | None: ...
+    def seed_routing(self, user_id: str, live: LiveRouting, profiles: list[Profile]) -> None: ...
+    def apply_routing(self, user_id: str, live: LiveRouting, *, leave_desk: bool) -> User | None: ...
+    def profiles(self, user_id: str) -> list[Profile]: ...
+    def add_profile(self, profile: Profile) -> None: ...
+    def update_profile(self, profile: Profile) -> bool: ...
+    def delete_profile(self, user_id: str, profile_id: str) -> bool: ...
+    # presence
+    def presence(self, user_id: str) -> PresenceState | None: ...
+    def presences(self) -> list[PresenceState]: ...
+    def set_presence(self, state: PresenceState) -> None: ...

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from b2bua.api import calls, desks, events, operators, sessions, users, voicemail
+from b2bua.api import calls, desks, events, operators, presence, profiles, sessions, users, voicemail
 from b2bua.api.context import PROBLEM_JSON
 from tests.support.inprocess import InProcess
 
@@ -45,12 +45,26 @@ ROUTES = {
     ("DELETE", "/v1/calls/{call_id}"): "test_calls",
     ("GET", "/v1/cdrs"): "test_calls",
     ("GET", "/v1/users/{user_id}/events"): "test_events",
+    ("GET", "/v1/users/{user_id}/profiles"): "test_profiles",
+    ("POST", "/v1/users/{user_id}/profiles"): "test_profiles",
+    ("GET", "/v1/users/{user_id}/profiles/{profile_id}"): "test_profiles",
+    ("PATCH", "/v1/users/{user_id}/profiles/{profile_id}"): "test_profiles",
+    ("DELETE", "/v1/users/{user_id}/profiles/{profile_id}"): "test_profiles",
+    ("POST", "/v1/users/{user_id}/profiles/{profile_id}/select"): "test_profiles",
+    ("GET", "/v1/users/{user_id}/active-profile"): "test_profiles",
+    ("GET", "/v1/users/{user_id}/settings"): "test_profiles",
+    ("PATCH", "/v1/users/{user_id}/settings"): "test_profiles",
+    ("GET", "/v1/users/{user_id}/presence"): "test_presence",
+    ("PUT", "/v1/users/{user_id}/presence"): "test_presence",
+    ("GET", "/v1/presence"): "test_presence",
+    ("GET", "/v1/presence/events"): "test_presence",
 }
 # 2xx bodies that are not JSON, by the media type they are documented as
 NOT_JSON = {
     ("GET", "/metrics"): "text/plain",
     ("GET", "/v1/users/{user_id}/voicemail/{message_id}/audio"): "audio/wav",
     ("GET", "/v1/users/{user_id}/events"): "text/event-stream",
+    ("GET", "/v1/presence/events"): "text/event-stream",
 }
 PUBLIC = {("GET", "/health"), ("GET", "/metrics")}  # no token: no 401/403 to document
 
@@ -75,7 +89,7 @@ def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_route_is_known_to_these_tests() -> None:
-    routers = (calls, desks, events, operators, sessions, users, voicemail)
+    routers = (calls, desks, events, operators, presence, profiles, sessions, users, voicemail)
     served = [(m, r.path) for module in routers for r in module.router.routes if isinstance(r, APIRoute)
               for m in r.methods or ()]
     assert sorted(served) == sorted(ROUTES)
@@ -110,6 +124,7 @@ async def test_created_and_accepted_statuses_are_documented(spec: dict[str, Any]
     assert "201" in ops[("POST", "/v1/users/{user_id}/calls")]["responses"]
     assert "201" in ops[("POST", "/v1/users/{user_id}/session/calls")]["responses"]
     assert "202" in ops[("DELETE", "/v1/calls/{call_id}")]["responses"]
+    assert "201" in ops[("POST", "/v1/users/{user_id}/profiles")]["responses"]
 
 
 async def test_refusals_are_documented_as_problem_json(spec: dict[str, Any]) -> None:
@@ -141,3 +156,21 @@ async def test_the_api_is_bearer_authenticated(spec: dict[str, Any]) -> None:
     assert schemes["HTTPBearer"] == {"type": "http", "scheme": "bearer"}
     for key, op in operations(spec).items():
         assert (key in PUBLIC) == ("security" not in op), key
+
+
+async def test_profile_presence_and_settings_models_are_described(spec: dict[str, Any]) -> None:
+    """Every schema of the routing settings, profiles and presence says what it is: a description on the model or
+    on each field that is not self-evident."""
+    schemas = spec["components"]["schemas"]
+    for name in ("RoutingSettingsView", "MobilitySettings", "ForwardingSettings", "TelecommuterSettings",
+                 "VoicemailSettings", "ActiveProfileView", "LiveSettingsView", "SettingsChange"):
+        assert schemas[name].get("description"), name
+    assert "twin" in schemas["MobilitySettings"]["description"]
+    forwarding = schemas["ForwardingSettings"]["properties"]
+    assert "dialling rules" in forwarding["busy"]["description"] and forwarding["ring_time_s"]["description"]
+    assert schemas["ProfileView"]["properties"]["builtin"]["description"]
+    assert schemas["PresenceView"]["properties"]["status"]["description"]
+    new = {key for key, module in ROUTES.items() if module in ("test_profiles", "test_presence")}
+    assert len(new) == 13
+    for key in new:
+        assert operations(spec)[key].get("description"), key
