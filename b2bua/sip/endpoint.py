@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pjsua2 as pj
 
 from b2bua.sip import edge
+from b2bua.sip.build_info import has_ipv6
 from b2bua.sip.config import AccountPlan, AccountSpec, EngineConfig, uri_host
 from b2bua.sip.legs import PjLogWriter
 
@@ -23,6 +24,9 @@ def create_endpoint(c: EngineConfig, writer: PjLogWriter,
 
     The caller keeps ``writer`` alive as long as the Endpoint: pjsua2 holds it only by a raw pointer.
     """
+    if c.ipv6 and not has_ipv6():
+        raise RuntimeError(f"listen_ip {c.listen_ip} is IPv6, but this pjsua2 build has no IPv6 (PJ_HAS_IPV6 0): "
+                           "rebuild it with scripts/build-pjsua2.sh (its config_site.h enables IPv6)")
     before = _thread_ids()
     ep = pj.Endpoint()
     ep.libCreate()

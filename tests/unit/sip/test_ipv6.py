@@ -107,3 +107,12 @@ def test_bad_ipv6_values_name_file_key_and_reason(tmp_path: Path, text: str, key
     assert str(tmp_path / "b2bua.toml") in str(e.value)
     assert e.value.key == key, str(e.value)
     assert reason in str(e.value)
+
+
+def test_a_build_without_ipv6_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pjlib's default (and the PyPI wheel's) is no IPv6: pjsua's bare PJ_EINVAL would not say why."""
+    from b2bua.sip import endpoint
+
+    monkeypatch.setattr(endpoint, "has_ipv6", lambda: False)
+    with pytest.raises(RuntimeError, match="listen_ip ::1 is IPv6, but this pjsua2 build has no IPv6"):
+        endpoint.create_endpoint(_engine(), None, lambda level, msg: None)  # type: ignore[arg-type]
