@@ -79,9 +79,10 @@ def _account_config(c: EngineConfig, uri: str, transport_id: int | None) -> pj.A
     acfg.mediaConfig.transportConfig.port = c.rtp_port_start
     acfg.mediaConfig.transportConfig.portRange = c.rtp_port_count
     acfg.mediaConfig.transportConfig.boundAddress = c.listen_ip
-    if c.ipv6:  # RTP sockets of the IPv6 family and c=IN IP6 in SDP; pjsua would otherwise make IPv4 ones
-        acfg.mediaConfig.ipv6Use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY
-        acfg.sipConfig.ipv6Use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY
+    # IPv6: RTP sockets of that family and c=IN IP6 in SDP (pjsua would otherwise make IPv4 ones). IPv4: stated,
+    # since a build with IPv6 defaults to "prefer IPv4", which would try IPv6 media on listen_ip for an IPv6 offer
+    use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY if c.ipv6 else pj.PJSUA_IPV6_DISABLED
+    acfg.mediaConfig.ipv6Use = acfg.sipConfig.ipv6Use = use
     if c.media_public_address:  # SDP c=/o= (pjmedia's "mapped" address); RTP stays bound to listen_ip
         acfg.mediaConfig.transportConfig.publicAddress = c.media_public_address
     # otherwise pjsua sends a codec-locking re-INVITE that simple peers (SIPp scenarios) reject
