@@ -141,7 +141,7 @@ def compose(settings: Settings, store: Store, engine: Engine, limits: BuildLimit
     domain = build_domain(settings, base, store, runner, gate, router, bus, var_dir)
     screen = InviteScreen(_trunk_auth(settings, router), router, domain.policy, gate,
                           frozenset(t.name for t in settings.trunks if t.srtp == "mandatory"))
-    inbound = InboundCalls(runner, domain.policy, metrics, our_host=sip.public_host or sip.listen_ip,
+    inbound = InboundCalls(runner, domain.policy, metrics, our_host=sip.uri_host,
                            no_answer_timeout_s=sip.no_answer_timeout_s)
     dialogs = LiveDialogs(store.journal, runner, metrics)
     return Node(metrics, gate, bus, runner, domain, screen, EventDispatcher(runner, inbound, metrics, dialogs), trunks)

@@ -142,7 +142,7 @@ if ! ls "$wheel_dir"/*.whl >/dev/null 2>&1; then
         for d in pjlib pjlib-util pjmedia pjsip pjnath; do incs="$incs -I$top/$d/include"; done
         # shellcheck disable=SC2086
         limits=$(printf '%s\n' '#include <pjsua-lib/pjsua.h>' \
-            '__B2BUA_LIMITS__ {"PJSUA_MAX_CALLS": PJSUA_MAX_CALLS, "PJSUA_MAX_ACC": PJSUA_MAX_ACC, "PJ_IOQUEUE_MAX_HANDLES": PJ_IOQUEUE_MAX_HANDLES, "PJSUA_MAX_CONF_PORTS": PJSUA_MAX_CONF_PORTS, "PJMEDIA_CONF_THREADS": PJMEDIA_CONF_THREADS}' \
+            '__B2BUA_LIMITS__ {"PJSUA_MAX_CALLS": PJSUA_MAX_CALLS, "PJSUA_MAX_ACC": PJSUA_MAX_ACC, "PJ_IOQUEUE_MAX_HANDLES": PJ_IOQUEUE_MAX_HANDLES, "PJSUA_MAX_CONF_PORTS": PJSUA_MAX_CONF_PORTS, "PJMEDIA_CONF_THREADS": PJMEDIA_CONF_THREADS, "PJ_HAS_IPV6": PJ_HAS_IPV6}' \
             | gcc -E -P -DPJ_AUTOCONF=1 $incs - | sed -n 's/^__B2BUA_LIMITS__ //p')
         [ -n "$limits" ] || { log "could not read the compiled limits"; exit 1; }
         printf '__b2bua_limits__ = %s\n' "$limits" >> pjsua2.py

@@ -1,8 +1,9 @@
-"""Minimal pcap reading/writing for RTP over UDP/IPv4: tone files for SIPp's play_pcap_audio, and reading
-captures of the loopback interface to prove which audio went where."""
+"""Minimal pcap reading/writing for RTP over UDP: tone files (IPv4) for SIPp's play_pcap_audio, and reading
+captures of the loopback interface (IPv4 and IPv6) to prove which audio went where."""
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,27 +62,36 @@ def read(path: Path) -> Iterator[Packet]:
         pos += 16
         frame = data[pos : pos + incl]
         pos += incl
-        if linktype == _LINKTYPE_ETHERNET:
-            if len(frame) < 14 or frame[12:14] != b"\x08\x00":
-                continue
-            ip = frame[14:]
-        elif linktype == _LINKTYPE_LINUX_SLL:
-            ip = frame[16:]
-        elif linktype == _LINKTYPE_LINUX_SLL2:
-            ip = frame[20:]
-        else:
-            ip = frame
-        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
-            continue
-        ihl = (ip[0] & 0x0F) * 4
-        udp = ip[ihl:]
-        if len(udp) < 8:
-            continue
-        sport, dport, ulen = struct.unpack_from("!HHH", udp)
-        yield Packet(
-            sec + frac / (1e9 if nano else 1e6),
-            ".".join(map(str, ip[12:16])), sport, ".".join(map(str, ip[16:20])), dport, udp[8:ulen],
-        )
+        found = _udp(_ip_of(frame, linktype))
+        if found is not None:
+            src, dst, udp = found
+            sport, dport, ulen = struct.unpack_from("!HHH", udp)
+            yield Packet(sec + frac / (1e9 if nano else 1e6), src, sport, dst, dport, udp[8:ulen])
+
+
+def _ip_of(frame: bytes, linktype: int) -> bytes:
+    """The IP packet in a frame (IPv4 or IPv6); empty for other Ethernet payloads (ARP)."""
+    if linktype == _LINKTYPE_ETHERNET:
+        return frame[14:] if len(frame) >= 14 and frame[12:14] in (b"\x08\x00", b"\x86\xdd") else b""
+    if linktype == _LINKTYPE_LINUX_SLL:
+        return frame[16:]
+    if linktype == _LINKTYPE_LINUX_SLL2:
+        return frame[20:]
+    return frame
+
+
+def _udp(ip: bytes) -> tuple[str, str, bytes] | None:
+    """(source, destination, UDP datagram) of an IPv4 or IPv6 packet carrying UDP (IPv6: no extension headers,
+    which loopback captures of RTP do not have); None for anything else."""
+    if len(ip) >= 20 and ip[0] >> 4 == 4 and ip[9] == 17:
+        udp = ip[(ip[0] & 0x0F) * 4:]
+        src, dst = ".".join(map(str, ip[12:16])), ".".join(map(str, ip[16:20]))
+    elif len(ip) >= 40 and ip[0] >> 4 == 6 and ip[6] == 17:
+        udp = ip[40:]
+        src, dst = str(ipaddress.IPv6Address(ip[8:24])), str(ipaddress.IPv6Address(ip[24:40]))
+    else:
+        return None
+    return (src, dst, udp) if len(udp) >= 8 else None
 
 
 def write_rtp_file(path: Path, payloads: list[bytes], pt: int, ptime_ms: int = 20,

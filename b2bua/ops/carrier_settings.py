@@ -89,6 +89,8 @@ class TrunkSettings(Section):
             raise ValueError("srtp_suites: a suite is named twice")
         return self
 
+    _host = field_validator("host")(lambda v: bare_host(v))
+
     @field_validator("inbound_acl")
     @classmethod
     def _cidrs(cls, v: list[str]) -> list[str]:
@@ -124,6 +126,18 @@ class RouteSettings(Section):
         return list(self.trunks) or [self.trunk]
 
 
+def bare_host(v: str) -> str:
+    """A host name or address as sockets take it: "[::1]" (as URIs write it) is "::1". Anything with a colon must
+    be an IPv6 address, so a port written into the host ("10.0.0.1:5060") is refused rather than dialled."""
+    v = v.strip()
+    if v.startswith("[") or ":" in v:
+        try:
+            return str(ipaddress.IPv6Address(v[1:-1] if v.startswith("[") and v.endswith("]") else v))
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IPv6 address (a port goes in its own key)") from None
+    return v
+
+
 def srtp_conflict(trunks: list[TrunkSettings]) -> tuple[int, str] | None:
     """(index, why) for a trunk that sends calls where an earlier one does (transport, host, port) with other SRTP
     settings: an outgoing leg finds its SRTP by where it goes, so the two could not be told apart."""
@@ -131,7 +145,7 @@ def srtp_conflict(trunks: list[TrunkSettings]) -> tuple[int, str] | None:
     for i, t in enumerate(trunks):
         if not t.host:
             continue
-        key = (t.transport, t.host.strip("[]").lower(), t.port)
+        key = (t.transport, t.host.lower(), t.port)
         other = seen.setdefault(key, t)
         srtp = (t.srtp, t.srtp_secure_signaling, t.srtp_suites) if t.srtp != "off" else ("off",)
         theirs = (other.srtp, other.srtp_secure_signaling, other.srtp_suites) if other.srtp != "off" else ("off",)
@@ -149,10 +163,12 @@ def trusted_sources(trunks: list[TrunkSettings]) -> list[str]:
     for t in trunks:
         nets = [str(ipaddress.ip_network(n, strict=False)) for n in t.inbound_acl]
         try:
-            nets.append(str(ipaddress.ip_network(t.host.strip("[]"))))
+            nets.append(str(ipaddress.ip_network(t.host)))
         except ValueError:  # a name, or no host
             pass
-        out += [n for n in nets if n not in out]
+        for n in nets:
+            if n not in out:  # an ACL that names the host as well: once
+                out.append(n)
     return out
 
 

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from b2bua.ops.carrier_settings import RouteSettings as RouteSettings  # re-exported: the settings' one home
 from b2bua.ops.carrier_settings import TrunkSettings as TrunkSettings
-from b2bua.ops.carrier_settings import srtp_conflict
+from b2bua.ops.carrier_settings import bare_host, srtp_conflict
 from b2bua.ops.filemodes import parse_umask
 from b2bua.ops.settings_base import ConfigError as ConfigError
 from b2bua.ops.settings_base import Port, Section, valid_regex
@@ -38,9 +38,11 @@ class NodeSettings(Section):
 
 
 class SipSettings(SipTransportSettings):  # listeners, TLS files and the media address: transport_settings
-    listen_ip: str = "127.0.0.1"
+    listen_ip: str = Field("127.0.0.1", description="the address every SIP listener and all RTP are bound to: "
+                           "IPv4 or IPv6 (\"::1\", \"2001:db8::5\"); one family per node")
     listen_port: Port = 5060
-    public_host: str = Field("", description="host in Contact/Via; defaults to listen_ip")
+    public_host: str = Field("", description="host in Contact/Via (a name, or an address of listen_ip's family); "
+                             "defaults to listen_ip")
     rtp_port_start: Port = 20000
     rtp_port_count: int = Field(0, ge=0, description="0: no upper bound (pjsua allocates upwards)")
     codecs: list[str] = Field(default_factory=lambda: ["PCMU/8000", "PCMA/8000"], min_length=1)
@@ -83,8 +85,25 @@ class SipSettings(SipTransportSettings):  # listeners, TLS files and the media a
     @field_validator("listen_ip")
     @classmethod
     def _ip(cls, v: str) -> str:
-        ipaddress.ip_address(v)
-        return v
+        return str(ipaddress.ip_address(v.strip("[]")))  # "[::1]" as TOML users write it in URIs: "::1"
+
+    _public = field_validator("public_host")(lambda v: bare_host(v))
+
+    @model_validator(mode="after")
+    def _one_family(self) -> SipSettings:
+        """One address family per node: pjsua binds every account's RTP to listen_ip, so SDP names that family;
+        a media_public_address of the other family would send peers to an address no RTP socket has."""
+        if self.media_public_address and ipaddress.ip_address(self.media_public_address).version != \
+                ipaddress.ip_address(self.listen_ip).version:
+            raise ValueError(f"media_public_address: {self.media_public_address} is not of listen_ip's address "
+                             f"family ({self.listen_ip}): RTP is bound there")
+        return self
+
+    @property
+    def uri_host(self) -> str:
+        """Our host as URIs write it (From, Contact): public_host or listen_ip, an IPv6 address in brackets."""
+        host = self.public_host or self.listen_ip
+        return f"[{host}]" if ":" in host else host
 
     _trusted = field_validator("trusted_sources")(lambda v: [str(ipaddress.ip_network(n, strict=False)) for n in v])
 

@@ -39,3 +39,10 @@ def pjsip_version() -> str:
         except metadata.PackageNotFoundError:
             continue
     return "unknown"
+
+
+def has_ipv6() -> bool:
+    """Whether the module was compiled with PJ_HAS_IPV6 (our build's marker says; pjlib's default, and so the PyPI
+    wheel's, is without): pjsua refuses an account with IPv6 media otherwise, with a bare PJ_EINVAL."""
+    marker: dict[str, int] = getattr(pj, "__b2bua_limits__", {})
+    return bool(marker.get("PJ_HAS_IPV6", 0))

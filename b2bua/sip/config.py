@@ -69,6 +69,11 @@ class EngineConfig:
     trunks: tuple[TrunkMedia, ...] = ()  # their SRTP decides the accounts (AccountPlan)
     edge: EdgeConfig | None = None  # the source filter; None: off (every source's requests reach pjsua)
 
+    @property
+    def ipv6(self) -> bool:
+        """Whether the node listens, and binds RTP, on IPv6 (one family per node: see ``sip.listen_ip``)."""
+        return ":" in self.listen_ip
+
 
 @dataclass(frozen=True, slots=True)
 class AccountSpec:
@@ -165,6 +170,11 @@ def target_of(uri: str) -> tuple[str, str, int]:
     transport = "tls" if scheme.lower() == "sips" or ";transport=tls" in p else (
         "tcp" if ";transport=tcp" in p else "udp")
     return transport, _host_key(host), int(port) if port else (5061 if transport == "tls" else 5060)
+
+
+def uri_host(host: str) -> str:
+    """``host`` as a SIP URI writes it: an IPv6 address in brackets (RFC 3261 §25.1, RFC 5118)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _host_key(host: str) -> str:

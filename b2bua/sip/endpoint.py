@@ -12,7 +12,8 @@ from collections.abc import Callable
 import pjsua2 as pj
 
 from b2bua.sip import edge
-from b2bua.sip.config import AccountPlan, AccountSpec, EngineConfig
+from b2bua.sip.build_info import has_ipv6
+from b2bua.sip.config import AccountPlan, AccountSpec, EngineConfig, uri_host
 from b2bua.sip.legs import PjLogWriter
 
 
@@ -23,6 +24,9 @@ def create_endpoint(c: EngineConfig, writer: PjLogWriter,
 
     The caller keeps ``writer`` alive as long as the Endpoint: pjsua2 holds it only by a raw pointer.
     """
+    if c.ipv6 and not has_ipv6():
+        raise RuntimeError(f"listen_ip {c.listen_ip} is IPv6, but this pjsua2 build has no IPv6 (PJ_HAS_IPV6 0): "
+                           "rebuild it with scripts/build-pjsua2.sh (its config_site.h enables IPv6)")
     before = _thread_ids()
     ep = pj.Endpoint()
     ep.libCreate()
@@ -47,7 +51,7 @@ def account_configs(c: EngineConfig, transports: dict[str, int], plan: AccountPl
     transport, so pjsua picks their inbound account for requests arriving over TLS/TCP (it prefers an account
     whose transport matches, then priority, then the first made); UDP accounts are not bound, so pjsip may still
     move a large request to TCP. Inbound accounts get the higher priority (see ``AccountPlan``)."""
-    host = c.public_host or c.listen_ip
+    host = uri_host(c.public_host or c.listen_ip)
     uris = {"udp": f"sip:b2bua@{host}:{c.listen_port}"}
     if c.tls is not None:
         # sips: identity and Contact: a sips: request requires a sips: Contact (RFC 5630; else pjsip's 480)
@@ -75,6 +79,10 @@ def _account_config(c: EngineConfig, uri: str, transport_id: int | None) -> pj.A
     acfg.mediaConfig.transportConfig.port = c.rtp_port_start
     acfg.mediaConfig.transportConfig.portRange = c.rtp_port_count
     acfg.mediaConfig.transportConfig.boundAddress = c.listen_ip
+    # IPv6: RTP sockets of that family and c=IN IP6 in SDP (pjsua would otherwise make IPv4 ones). IPv4: stated,
+    # since a build with IPv6 defaults to "prefer IPv4", which would try IPv6 media on listen_ip for an IPv6 offer
+    use = pj.PJSUA_IPV6_ENABLED_USE_IPV6_ONLY if c.ipv6 else pj.PJSUA_IPV6_DISABLED
+    acfg.mediaConfig.ipv6Use = acfg.sipConfig.ipv6Use = use
     if c.media_public_address:  # SDP c=/o= (pjmedia's "mapped" address); RTP stays bound to listen_ip
         acfg.mediaConfig.transportConfig.publicAddress = c.media_public_address
     # otherwise pjsua sends a codec-locking re-INVITE that simple peers (SIPp scenarios) reject
@@ -124,10 +132,12 @@ def _create_transports(ep: pj.Endpoint, c: EngineConfig) -> dict[str, int]:
     """Exactly the configured listeners: UDP (always), TCP on the same port, TLS on its own port.
 
     A TCP listener also lets pjsip send a request of 1300 bytes or more over TCP instead of UDP (RFC 3261
-    §18.1.1, PJSIP_UDP_SIZE_THRESHOLD)."""
-    ids = {"udp": ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, _transport_config(c, c.listen_port))}
+    §18.1.1, PJSIP_UDP_SIZE_THRESHOLD). pjsip binds a listener to one address family, named by its type: an
+    IPv6 ``listen_ip`` takes the ...6 types (their names stay "udp", "tcp", "tls": the plan's transports)."""
+    udp, tcp, tls_type = _TYPES[c.ipv6]
+    ids = {"udp": ep.transportCreate(udp, _transport_config(c, c.listen_port))}
     if c.tcp:
-        ids["tcp"] = ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, _transport_config(c, c.listen_port))
+        ids["tcp"] = ep.transportCreate(tcp, _transport_config(c, c.listen_port))
     if c.tls is not None:
         tcfg = _transport_config(c, c.tls.port)
         tls = tcfg.tlsConfig
@@ -135,8 +145,12 @@ def _create_transports(ep: pj.Endpoint, c: EngineConfig) -> dict[str, int]:
         tls.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3  # no SSLv3/TLS 1.0/1.1
         tls.verifyServer = c.tls.verify_server
         tls.verifyClient = tls.requireClientCert = c.tls.verify_client
-        ids["tls"] = ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tcfg)
+        ids["tls"] = ep.transportCreate(tls_type, tcfg)
     return {k: int(v) for k, v in ids.items()}
+
+
+_TYPES = {False: (pj.PJSIP_TRANSPORT_UDP, pj.PJSIP_TRANSPORT_TCP, pj.PJSIP_TRANSPORT_TLS),
+          True: (pj.PJSIP_TRANSPORT_UDP6, pj.PJSIP_TRANSPORT_TCP6, pj.PJSIP_TRANSPORT_TLS6)}
 
 
 def _transport_config(c: EngineConfig, port: int) -> pj.TransportConfig:

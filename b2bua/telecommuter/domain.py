@@ -85,7 +85,7 @@ def build_domain(settings: Settings, base: Foundations, users: UserRepository, r
     rules = base.rules
     directory = LiveDirectory(rules.dialplan, users, list(tc.owned_numbers),
                               frozenset(t.name for t in settings.trunks if t.extensions))
-    presentation = Presentation(sip.public_host or sip.listen_ip, tc.callback_presentation)
+    presentation = Presentation(sip.uri_host, tc.callback_presentation)
     desks = Desks(users, rules, directory, bus)
     settings_rules = SettingsRules(rules, users, tc.ring_timeout_s)
     profiles = ProfileBook(users, settings_rules, bus)

@@ -31,6 +31,9 @@
 #define PJMEDIA_HAS_SRTP            1
 #define PJMEDIA_SRTP_HAS_SDES       1
 #define PJMEDIA_SRTP_HAS_DTLS       0
+/* IPv6 carriers (sip.listen_ip = "::1"): pjlib's default is no IPv6, and pjsua then refuses an account that
+ * binds RTP to an IPv6 address (ipv6Use, PJ_EINVAL). */
+#define PJ_HAS_IPV6                 1
 #define PJ_ENABLE_EXTRA_CHECK       1
 #define PJ_DEBUG                    0
 

@@ -60,6 +60,8 @@ class B2bua:
     routes_before: str = ""  # [[routes]] tried before the catch-all route to the far end
     trunk_cos: str = ""  # class of service for calls from the carrier trunk routed out again
     init: bool = True  # run `b2bua init` before the first start, as an operator does; False: start on what is there
+    listen_ip: str = "127.0.0.1"  # sip.listen_ip ("::1": an IPv6 node)
+    trunks_text: str | None = None  # [[trunks]] and [[routes]] instead of the default carrier/mobile ones
     proc: subprocess.Popen[bytes] | None = None
     _initialised: bool = field(default=False, init=False, repr=False)
 
@@ -87,7 +89,7 @@ class B2bua:
     def config_text(self) -> str:
         return f"""
 [sip]
-listen_ip = "127.0.0.1"
+listen_ip = "{self.listen_ip}"
 listen_port = {self.sip_port}
 rtp_port_start = {self.rtp_start}
 rtp_port_count = {self.rtp_port_count}
@@ -108,7 +110,14 @@ path = "{self.workdir / 'var' / 'b2bua.sqlite'}"
 [logging]
 level = "info"
 
-[[trunks]]
+{self._trunks()}
+{self.extra_config.replace("@FAR_PORT@", str(self.far_port))}
+"""
+
+    def _trunks(self) -> str:
+        if self.trunks_text is not None:
+            return self.trunks_text
+        return f"""[[trunks]]
 name = "carrier"
 inbound_acl = ["127.0.0.2/32"]
 host = "127.0.0.3"
@@ -125,7 +134,6 @@ port = {self.far_port}
 [[routes]]
 pattern = "[0-9+]+"
 trunk = "carrier"
-{self.extra_config.replace("@FAR_PORT@", str(self.far_port))}
 """
 
     def start(self, timeout: float = 20.0) -> B2bua:
