@@ -48,6 +48,8 @@ def test_unrouted_number_gets_404(b2bua: B2bua) -> None:
     ("bad Max-Forwards", rawsip.request(extra="Max-Forwards: lots").replace("Max-Forwards: 70\r\n", ""), 400),
     ("bad Expires", rawsip.request(extra="Expires: soon"), 400),
     ("bad SDP", rawsip.request(body="v=0\r\nthis is not sdp\r\n"), 400),
+    # a CSeq that does not parse: answered from the raw text (patch 0011; RFC 4475 3.1.2.4)
+    ("bad CSeq", rawsip.request(cseq="abc"), 400),
     ("unknown method", rawsip.request("FROBNICATE"), 501),
     ("REGISTER to a B2BUA", rawsip.request("REGISTER", ruri="sip:127.0.0.1"), 501),
 ])
@@ -61,8 +63,9 @@ def test_malformed_requests_get_4xx_and_service_continues(b2bua: B2bua, case: st
 
 
 def test_unanswerable_garbage_is_dropped_and_service_continues(b2bua: B2bua) -> None:
+    # nothing to route or correlate an answer with: no SIP at all, no Call-ID, no Via
     for junk in ("\x00\x01\x02 garbage \xff" * 20, rawsip.request(drop=("Call-ID",)),
-                 rawsip.request(cseq="abc"), "INVITE\r\n\r\n"):
+                 rawsip.request(drop=("Via",)), "INVITE\r\n\r\n"):
         assert rawsip.exchange(junk, b2bua.sip_port, timeout=0.5) == []
     assert b2bua.health()["engine"]["up"]
     _normal_call_works(b2bua)
