@@ -147,7 +147,9 @@ class IncomingCall:
             self.confirming = role  # the others ring on until the digit comes
             return [PlayTone(role, "prompt"), StartTimer(CONFIRM, self.plan.confirm_timeout_s),
                     Notify("confirming", {"leg": ring.where, "digit": ring.confirm_digit})]
-        if self.live.get(role):  # answered after we gave up on it (timeout, caller gone, answered elsewhere)
+        # a far leg answered after we gave up on it (timeout, caller gone, answered elsewhere); the caller's own
+        # leg reports Answered too (its ACK to our 200), as does the winner if told twice: neither is hung up
+        if role in _FAR and self.live.get(role) and not (self.state is State.CONNECTED and role == self.peer):
             return [Hangup(role, "call no longer wanted")]
         return []
 

@@ -132,3 +132,28 @@ async def test_the_twin_must_press_its_digit_and_a_silent_answer_is_dropped(tmp_
         t.far.answered(twin2.leg)
         t.far.dtmf(twin2.leg, "1")
         assert hangups(t)[desk2.leg] == {"Reason": ELSEWHERE} and t.engine.responses("A2") == [180, 200]
+
+
+async def test_the_callers_own_confirmation_does_not_end_a_forwarded_call(t: InProcess) -> None:
+    # the real engine reports the caller's leg Answered when its ACK to our 200 arrives: that is no late answer
+    # of a far leg, so neither the caller nor the forward leg may be hung up
+    u = make_user(t, mode=Mode.ON_DEMAND, number=MOBILE)
+    t.domain.live.change(u, {"forwarding": {"unconditional": HOME}})
+    call_in(t, "A1")
+    (fwd,) = placed(t)
+    t.far.answered(fwd.leg)
+    assert t.engine.responses("A1") == [180, 200]
+    t.far.answered("A1")
+    assert hangups(t) == {} and len(t.runner.calls) == 1
+    t.far.ended("A1")
+    assert hangups(t) == {fwd.leg: {}}
+
+
+def test_the_callers_answered_is_ignored_in_every_state() -> None:
+    ring = Ring("sip:home", "from", (), "forward")
+    call = IncomingCall(IncomingPlan(ring, 5, None, "", {}))
+    call.start(0.0)
+    assert Link(Role.CALLER, Role.USER) in call.handle(Answered(Role.USER), 1.0)
+    assert call.handle(Answered(Role.CALLER), 1.01) == []
+    assert call.handle(Answered(Role.USER), 1.02) == []
+    assert call.state_name == "connected"
