@@ -30,7 +30,7 @@ def rt(start_b2bua: Callable[..., B2bua]) -> B2bua:
     return start_b2bua(extra_config=INCOMING_CONFIG, routes_before=ROUTES, no_answer_timeout_s=4)
 
 
-def ok(b: B2bua, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
+def ok(b: B2bua, method: str, path: str, token: str | None = "admin", body: Any = None) -> Any:
     status, data = b.http(method, path, token=token, body=body)
     assert 200 <= status < 300, (method, path, status, data)
     return data
