@@ -24,6 +24,8 @@ class Role(enum.StrEnum):
     USER = "user"  # callback, test or incoming call: the leg to the user's phone
     TARGET = "target"  # callback: the number the user asked for
     CALLER = "caller"  # incoming call: the inbound leg
+    TWIN = "twin"  # incoming call: the twinned number ringing beside the user's phone
+    FORWARD = "forward"  # incoming call: the forward number (on busy or no answer)
 
 
 # ---------------------------------------------------------------------------------------------- events

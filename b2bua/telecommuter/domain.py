@@ -98,7 +98,8 @@ def build_domain(settings: Settings, base: Foundations, users: UserRepository, r
                              target_answer_timeout_s=sip.no_answer_timeout_s)
     modes = Modes(users, rules, desks, sessions, outgoing, directory, gate, bus)
     live = LiveSettings(profiles, settings_rules, modes, base.presence)
-    planner = IncomingPlanner(users, rules, sessions, base.mailbox, runner, router, presentation, tc)
+    planner = IncomingPlanner(users, rules, sessions, base.mailbox, runner, router, presentation, tc, profiles,
+                              base.presence)
     trunk_classes = {t.name: t.class_of_service for t in settings.trunks if t.class_of_service}
     policy = TelecommuterPolicy(directory, rules, trunk_classes, planner)
     return Domain(accounts, desks, modes, outgoing, sessions, base.mailbox, base.records, policy, bus, profiles, live,

@@ -8,6 +8,9 @@ from b2bua.sip import message
 from b2bua.sip.types import Headers
 from b2bua.telecommuter.users import User
 
+# RFC 4458 causes for History-Info, by RFC 5806 Diversion reason (anything else: 302, unconditional)
+_HISTORY_CAUSE = {"user-busy": 486, "no-answer": 408, "unavailable": 404, "do-not-disturb": 480}
+
 
 @dataclass(frozen=True, slots=True)
 class Presentation:
@@ -28,9 +31,10 @@ class Presentation:
         return f'"Test call" <sip:{self.number_for(user)}@{self.host}>'
 
     def redirected(self, user: User, caller: str, caller_name: str, inbound: Headers, reason: str,
-                   styles: list[str]) -> tuple[str, Headers]:
+                   styles: list[str], target: str = "") -> tuple[str, Headers]:
         """From/PAI keep the original caller; Diversion/History-Info name the business number that was called
-        (RFC 5806 / RFC 7044), so the telecommuter's carrier accepts a caller ID that is not ours."""
+        (RFC 5806 / RFC 7044), so the carrier of ``target`` (default: the telecommuter number; a twin or forward
+        number) accepts a caller ID that is not ours."""
         from_uri = self.caller(caller, caller_name)
         headers: list[tuple[str, str]] = [
             ("P-Asserted-Identity", message.header(inbound, "P-Asserted-Identity") or from_uri)]
@@ -41,9 +45,10 @@ class Presentation:
         if "diversion" in styles:
             headers.append(("Diversion", f"<{business}>;reason={reason};counter=1;privacy=off"))
         if "history-info" in styles:
-            target = f"sip:{user.telecommuter_number}@{self.host}"
+            uri = f"sip:{target or user.telecommuter_number}@{self.host}"
+            cause = _HISTORY_CAUSE.get(reason, 302)
             headers.append(("History-Info", f"<{business}>;index=1, "
-                                            f"<{target}?Reason=SIP%3Bcause%3D302>;index=1.1;mp=1"))
+                                            f"<{uri}?Reason=SIP%3Bcause%3D{cause}>;index=1.1;mp=1"))
         return from_uri, tuple(headers)
 
     def caller(self, caller: str, caller_name: str) -> str:

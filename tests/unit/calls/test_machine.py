@@ -121,7 +121,7 @@ def test_session_shows_its_line_and_holds_the_line_while_the_line_leg_lives() ->
 
 
 def test_roles_are_the_wire_strings() -> None:
-    assert [str(r) for r in Role] == ["a", "b", "user", "target", "caller"]
+    assert [str(r) for r in Role] == ["a", "b", "user", "target", "caller", "twin", "forward"]
     assert Role("user") is Role.USER and f"{Role.CALLER}" == "caller" and {"a": 1}[Role.A] == 1
     assert json.dumps({Role.TARGET: Role.USER}) == '{"target": "user"}'
     m = TestCall("sip:u@t", "<sip:b@us>", "+49171")
