@@ -6,14 +6,17 @@ writes are refused (the API answers 503, call records wait in memory) and /healt
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from b2bua.ops.logging import get_logger
 from b2bua.ops.metrics import Metrics
+from b2bua.telecommuter.users import Conflict
 
 _TABLE = re.compile(r"\b(?:into|update|from|table)\s+(\w+)", re.IGNORECASE)
 _WRITES = {"insert", "update", "delete", "replace", "begin", "commit", "create", "alter", "drop"}
@@ -134,3 +137,12 @@ def _open_copy(path: Path) -> str:
     except OSError:
         pass
     return ""
+
+
+@contextlib.contextmanager
+def conflicts() -> Iterator[None]:
+    """A UNIQUE or PRIMARY KEY violation is the domain's ``Conflict``; other errors stay what they are."""
+    try:
+        yield
+    except sqlite3.IntegrityError as e:
+        raise Conflict(str(e)) from None

@@ -11,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from typing import Any
 
+from b2bua.store.faults import conflicts
 from b2bua.telecommuter.users import (
-    Conflict,
     LiveRouting,
     PresenceState,
     PresenceStatus,
@@ -111,13 +110,13 @@ class RoutingTables:
 
     def add_profile(self, profile: Profile) -> None:
         """Raises ``Conflict`` for a name (case-insensitive) or id the user has already."""
-        with _conflicts():
+        with conflicts():
             self._db.execute(f"INSERT INTO profiles ({_PROFILE_COLS}, name_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                              (*_profile_row(profile), profile.name.casefold()))
 
     def update_profile(self, profile: Profile) -> bool:
         """Name and settings; raises ``Conflict`` for a name the user has already."""
-        with _conflicts():
+        with conflicts():
             return self._db.execute(
                 "UPDATE profiles SET name = ?, name_key = ?, settings = ?, updated_at = ? WHERE user_id = ? AND id = ?",
                 (profile.name, profile.name.casefold(), json.dumps(profile.settings.to_dict()), profile.updated_at,
@@ -146,13 +145,6 @@ class RoutingTables:
         for table in ("routing_live", "profiles", "presence"):
             self._db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
 
-
-@contextlib.contextmanager
-def _conflicts() -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.IntegrityError as e:
-        raise Conflict(str(e)) from None
 
 
 def _live_json(settings: RoutingSettings) -> str:

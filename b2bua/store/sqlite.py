@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from b2bua.ops.metrics import Metrics
-from b2bua.store.faults import StoreFaults, connect
+from b2bua.store.faults import StoreFaults, conflicts, connect
 from b2bua.store.journal import DialogJournal
 from b2bua.store.routing import SCHEMA as ROUTING_SCHEMA
 from b2bua.store.routing import RoutingTables
-from b2bua.telecommuter.users import Conflict, Desk, Message, Mode, User
+from b2bua.telecommuter.users import Desk, Message, Mode, User
 
 # Append-only: each entry moves the schema one version up. Never edit a released step.
 MIGRATIONS: list[str] = [
@@ -164,7 +164,7 @@ class Store(RoutingTables):
         row = _user_row(user)
         row["token_hash"] = token_hash
         cols = ", ".join(row)
-        with _conflicts():
+        with conflicts():
             self._db.execute(f"INSERT INTO users ({cols}) VALUES ({', '.join(':' + c for c in row)})", row)
 
     def get_user(self, user_id: str) -> User | None:
@@ -186,7 +186,7 @@ class Store(RoutingTables):
             sets = ", ".join(f"{k} = :{k}" for k in fields)
             values = {k: (v.value if isinstance(v, Mode) else int(v) if isinstance(v, bool) else v)
                       for k, v in fields.items()}
-            with _conflicts():
+            with conflicts():
                 self._db.execute(f"UPDATE users SET {sets} WHERE id = :_id", {**values, "_id": user_id})
         return self.get_user(user_id)
 
@@ -204,7 +204,7 @@ class Store(RoutingTables):
 
     # ------------------------------------------------------------------------------------ desks
     def add_desk(self, desk: Desk) -> None:
-        with _conflicts():
+        with conflicts():
             self._db.execute("INSERT INTO desks (extension, name, contact, occupant) VALUES (?, ?, ?, ?)",
                              (desk.extension, desk.name, desk.contact, desk.occupant or None))
 
@@ -308,14 +308,6 @@ class Store(RoutingTables):
     def close(self) -> None:
         self._db.close()
 
-
-@contextlib.contextmanager
-def _conflicts() -> Iterator[None]:
-    """A UNIQUE or PRIMARY KEY violation is the domain's ``Conflict``; other errors stay what they are."""
-    try:
-        yield
-    except sqlite3.IntegrityError as e:
-        raise Conflict(str(e)) from None
 
 
 _MSG_COLS = "id, user_id, caller, caller_name, called, received_at, duration_s, path, read"

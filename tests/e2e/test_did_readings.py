@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.procs import B2bua
+from tests.support.rawsip import header
 
 pytestmark = pytest.mark.e2e
 
@@ -78,8 +79,8 @@ class BusyPhone:
             msg = data.decode("latin-1")
             method = msg.split(" ", 1)[0]
             if method == "INVITE":
-                if _header(msg, "Via") not in seen:  # not a retransmission
-                    seen.add(_header(msg, "Via"))
+                if header(msg, "Via") not in seen:  # not a retransmission
+                    seen.add(header(msg, "Via"))
                     self.invites.append(msg)
                 self.sock.sendto(_response(msg, "100 Trying"), addr)
                 self.sock.sendto(_response(msg, "486 Busy Here", ";tag=busy"), addr)
@@ -92,18 +93,11 @@ class BusyPhone:
         self.sock.close()
 
 
-def _header(msg: str, name: str) -> str:
-    for line in msg.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
-        n, _, v = line.partition(":")
-        if n.strip().lower() == name.lower():
-            return v.strip()
-    return ""
-
 
 def _response(req: str, status: str, to_tag: str = "") -> bytes:
     vias = [ln for ln in req.split("\r\n\r\n", 1)[0].split("\r\n") if ln.lower().startswith("via:")]
-    lines = [f"SIP/2.0 {status}", *vias, f"From: {_header(req, 'From')}", f"To: {_header(req, 'To')}{to_tag}",
-             f"Call-ID: {_header(req, 'Call-ID')}", f"CSeq: {_header(req, 'CSeq')}", "Content-Length: 0", "", ""]
+    lines = [f"SIP/2.0 {status}", *vias, f"From: {header(req, 'From')}", f"To: {header(req, 'To')}{to_tag}",
+             f"Call-ID: {header(req, 'Call-ID')}", f"CSeq: {header(req, 'CSeq')}", "Content-Length: 0", "", ""]
     return "\r\n".join(lines).encode("latin-1")
 
 
@@ -130,7 +124,7 @@ def trunk_call(port: int, ruri: str, timeout: float = 8.0) -> list[int]:
             data = s.recv(65535).decode("latin-1")
             statuses.append(int(data.split(" ", 2)[1]))
         if statuses[-1] >= 300:
-            ack = [f"ACK {ruri} SIP/2.0", *common, f"To: {_header(data, 'To')}", "CSeq: 1 ACK", "Content-Length: 0",
+            ack = [f"ACK {ruri} SIP/2.0", *common, f"To: {header(data, 'To')}", "CSeq: 1 ACK", "Content-Length: 0",
                    "", ""]
             s.sendto("\r\n".join(ack).encode(), ("127.0.0.1", port))
         return statuses
@@ -191,7 +185,7 @@ def test_every_reading_of_the_did_rings_the_telecommuter(nodes: dict[str, Node],
     assert len(node.phone.invites) == before + 1, f"{reading}: the telecommuter phone was not rung"
     invite = node.phone.invites[-1]
     assert invite.startswith(f"INVITE sip:{node.plan.mobile}@127.0.0.4"), invite.splitlines()[0]
-    assert node.plan.business in _header(invite, "Diversion"), "rung as a call to the business number"
+    assert node.plan.business in header(invite, "Diversion"), "rung as a call to the business number"
     node.b2bua.wait_idle()
 
 

@@ -7,13 +7,13 @@ with a throwaway self-signed certificate made here. Media is proven both ways: t
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import audio, wav
+from tests.support.pki import self_signed
 from tests.support.procs import B2bua, PhoneProc, SippResult, capture, uac, uas
 
 pytestmark = pytest.mark.e2e
@@ -158,17 +158,6 @@ def test_sdp_names_the_media_public_address(node: Start) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- TLS
-def _certificate(d: Path, cn: str = "b2bua-test") -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for the loopback addresses in play (it is its own CA)."""
-    d.mkdir(parents=True, exist_ok=True)
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={cn}",
-                    "-addext", "subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3",
-                    "-addext", "basicConstraints=critical,CA:TRUE"], check=True, capture_output=True)
-    return cert, key
-
-
 def _tls_env(b: B2bua, cert: Path, key: Path) -> dict[str, str]:
     return {"B2BUA_SIP__TRANSPORTS": '["udp", "tls"]', "B2BUA_SIP__TLS_PORT": str(b.sip_port + 5),
             "B2BUA_SIP__TLS_CERT_FILE": str(cert), "B2BUA_SIP__TLS_KEY_FILE": str(key),
@@ -178,7 +167,7 @@ def _tls_env(b: B2bua, cert: Path, key: Path) -> dict[str, str]:
 def test_tls_trunk_call_both_ways_with_mutual_tls(node: Start, tmp_path: Path) -> None:
     """A carrier calls sips: over TLS presenting its certificate (mutual TLS), the call goes out to a TLS trunk
     whose certificate we verify; tones reach both phones."""
-    cert, key = _certificate(tmp_path / "pki")
+    cert, key = self_signed(tmp_path / "pki")
     b = node(lambda b: _tls_env(b, cert, key), lambda b: _trunk("carrier-tls", "tls", b.far_port + 1))
     tls_port, far_tls_port = b.sip_port + 5, b.far_port + 1
     tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
@@ -208,8 +197,8 @@ def test_tls_trunk_call_both_ways_with_mutual_tls(node: Start, tmp_path: Path) -
 def test_mutual_tls_refuses_a_client_certificate_from_another_ca(node: Start, tmp_path: Path) -> None:
     """tls_verify_client: a carrier whose certificate does not verify against tls_ca_file never gets a call in
     (the handshake fails before any SIP is read), even from inside the trunk's ACL."""
-    cert, key = _certificate(tmp_path / "pki")
-    rogue_cert, rogue_key = _certificate(tmp_path / "rogue", cn="rogue")
+    cert, key = self_signed(tmp_path / "pki")
+    rogue_cert, rogue_key = self_signed(tmp_path / "rogue", cn="rogue")
     b = node(lambda b: _tls_env(b, cert, key))
     caller = PhoneProc(b.workdir, "caller", [
         "--ip", "127.0.0.2", "--port", str(b.sip_port + 1000), "--rtp-port", str(b.sip_port + 4000),

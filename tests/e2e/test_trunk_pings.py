@@ -4,13 +4,12 @@ answers on their own transport and down when they stop answering."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.e2e.test_trunk_failover import trunk, wait_for
 from tests.support.pki import self_signed
 from tests.support.procs import B2bua, PhoneProc, uas
 
@@ -48,16 +47,6 @@ def node(tmp_path: Path) -> Iterator[B2bua]:
     rc = b.stop()
     assert rc == 0, f"B2BUA exit code {rc}\n{b.log_tail()}"
 
-
-def trunk(node: B2bua, name: str) -> dict[str, Any]:
-    return dict(node.health()["trunks"][name])
-
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_tcp_and_tls_trunks_are_pinged_on_their_own_transport(node: B2bua, tmp_path: Path) -> None:

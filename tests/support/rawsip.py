@@ -54,7 +54,8 @@ def exchange_messages(msg: str, port: int, src_ip: str = "127.0.0.2", timeout: f
         s.close()
 
 
-def _header(msg: str, name: str) -> str:
+def header(msg: str, name: str) -> str:
+    """A header's value in a message's text ('' if absent)."""
     for line in msg.split("\r\n\r\n", 1)[0].split("\r\n")[1:]:
         n, _, v = line.partition(":")
         if n.strip().lower() == name.lower():
@@ -104,13 +105,13 @@ def challenged_invite(port: int, src_ip: str, user: str, password: str,
                 data = s.recv(65535).decode("latin-1")
                 seen.append(data.split("\r\n", 1)[0])
                 if not data.startswith("SIP/2.0 1"):
-                    send("ACK", method_cseq, branch, to=_header(data, "To"))
+                    send("ACK", method_cseq, branch, to=header(data, "To"))
                     return data, seen
 
         b1 = "z9hG4bK-" + uuid.uuid4().hex[:10]
         send("INVITE", 1, b1)
         first, _ = final(1, b1)
-        challenge = _header(first, "WWW-Authenticate")
+        challenge = header(first, "WWW-Authenticate")
         if not first.startswith("SIP/2.0 401") or not challenge:
             return "", [first.split("\r\n", 1)[0]]
         b2 = "z9hG4bK-" + uuid.uuid4().hex[:10]
